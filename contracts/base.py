@@ -1,0 +1,19 @@
+"""Shared building blocks for contract models."""
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+# Unknown fields, type coercion and mutation are all refused: a contract is exact.
+STRICT = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class StrictModel(BaseModel):
+    model_config = STRICT
+
+
+# Identifiers chosen by upstream systems: printable, short, no spaces.
+Identifier = Annotated[
+    str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$")
+]
+Quantity = Annotated[StrictInt, Field(gt=0, le=10_000)]

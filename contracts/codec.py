@@ -1,0 +1,65 @@
+"""Bytes <-> events, with specific reasons for everything that is refused."""
+
+import json
+from typing import Any
+
+from pydantic import ValidationError
+
+from contracts.envelope import Envelope
+from contracts.topics import BY_NAME
+
+
+class ContractError(ValueError):
+    """A message that can never be processed as it is. `code` is stable, `detail` is for people."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+
+
+def encode(event: Envelope) -> bytes:
+    return event.model_dump_json().encode()
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err["loc"]) or "(root)"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def decode(topic: str, raw: bytes | None) -> Envelope:
+    """Parse a message from `topic`, refusing anything the topic's contract does not allow."""
+    if topic not in BY_NAME:
+        raise ContractError("unknown_topic", f"no contract for topic {topic!r}")
+    if not raw:
+        raise ContractError("empty_message", "message has no value")
+    try:
+        # UTF-8 only (json.loads would also guess UTF-16/32, which the model parser refuses);
+        # absurd nesting is refused here rather than crashing with RecursionError.
+        doc: Any = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ContractError("not_json", f"value is not UTF-8 JSON: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise ContractError("not_an_object", "value must be a JSON object")
+    kinds = {cls.type_name(): cls for cls in BY_NAME[topic].events}
+    event_type = doc.get("event_type")
+    if not isinstance(event_type, str) or event_type not in kinds:
+        raise ContractError(
+            "unknown_event_type",
+            f"event_type {event_type!r} is not carried by {topic} (expected one of {sorted(kinds)})",
+        )
+    cls = kinds[event_type]
+    version = doc.get("schema_version")
+    if version not in cls.SCHEMA_VERSIONS:
+        raise ContractError(
+            "unsupported_schema_version",
+            f"{event_type} schema_version {version!r} is not supported "
+            f"(supported: {list(cls.SCHEMA_VERSIONS)})",
+        )
+    try:
+        return cls.model_validate_json(raw)
+    except ValidationError as exc:
+        raise ContractError("invalid_event", f"{event_type}: {_describe(exc)}") from exc

@@ -1,0 +1,77 @@
+"""The one envelope every event travels in."""
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, ClassVar, Self
+
+from pydantic import AwareDatetime, Field, StrictInt, model_validator
+
+from contracts.base import Identifier, StrictModel
+
+# Output event ids are derived from their cause, so a re-published output keeps its id
+# and the consumer's inbox recognises it.
+_EVENT_NS = uuid.UUID("6f1d2c3e-59b5-4c0e-9a57-0c7e5a1f1a00")
+
+
+def derived_event_id(cause: uuid.UUID | str, what: str) -> uuid.UUID:
+    return uuid.uuid5(_EVENT_NS, f"{cause}:{what}")
+
+
+class Envelope(StrictModel):
+    """Base of every event. Subclasses pin `event_type` to a Literal and define `payload`."""
+
+    SCHEMA_VERSIONS: ClassVar[tuple[int, ...]] = (1,)
+
+    event_id: uuid.UUID
+    event_type: str
+    schema_version: Annotated[StrictInt, Field(ge=1)]
+    occurred_at: AwareDatetime
+    correlation_id: Identifier = Field(description="The order id: one order's events share it.")
+    causation_id: uuid.UUID | None = Field(
+        default=None, description="event_id of the event that caused this one."
+    )
+    idempotency_key: str = Field(min_length=1, max_length=200)
+    payload: Any
+
+    @model_validator(mode="after")
+    def _correlates_with_order(self) -> Self:
+        order_id = getattr(self.payload, "order_id", None)
+        if order_id is not None and order_id != self.correlation_id:
+            raise ValueError(
+                f"correlation_id {self.correlation_id!r} must equal payload.order_id {order_id!r}"
+            )
+        return self
+
+    @classmethod
+    def type_name(cls) -> str:
+        default = cls.model_fields["event_type"].default
+        assert isinstance(default, str), f"{cls.__name__} must pin event_type"
+        return default
+
+    @classmethod
+    def caused_by(cls, cause: "Envelope", payload: Any, *, what: str = "") -> Self:
+        """An event produced in response to `cause`, with a deterministic id."""
+        tag = what or cls.type_name()
+        return cls(
+            event_id=derived_event_id(cause.event_id, tag),
+            event_type=cls.type_name(),
+            schema_version=cls.SCHEMA_VERSIONS[-1],
+            occurred_at=datetime.now(UTC),
+            correlation_id=cause.correlation_id,
+            causation_id=cause.event_id,
+            idempotency_key=f"{cause.idempotency_key}/{tag}",
+            payload=payload,
+        )
+
+    @classmethod
+    def new(cls, correlation_id: str, payload: Any, *, idempotency_key: str) -> Self:
+        """A first event (no cause), e.g. published by an upstream system or the simulator."""
+        return cls(
+            event_id=uuid.uuid4(),
+            event_type=cls.type_name(),
+            schema_version=cls.SCHEMA_VERSIONS[-1],
+            occurred_at=datetime.now(UTC),
+            correlation_id=correlation_id,
+            idempotency_key=idempotency_key,
+            payload=payload,
+        )

@@ -1,0 +1,1 @@
+"""Infrastructure: local services, settings and database migrations."""

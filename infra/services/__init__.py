@@ -1,0 +1,1 @@
+"""Local Kafka, PostgreSQL and Redis without Docker; see manager.py for up/down/status."""

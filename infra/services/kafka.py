@@ -1,0 +1,244 @@
+"""Apache Kafka 4.x, one node in KRaft combined mode (broker + controller), run from Maven jars."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import re
+import shutil
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from infra.services import process as p
+from infra.settings import PROJECT_ROOT, Settings
+
+NAME = "kafka"
+POM = PROJECT_ROOT / "infra" / "kafka" / "pom.xml"
+MAIN_CLASS = "kafka.Kafka"
+STORAGE_TOOL = "kafka.tools.StorageTool"
+START_TIMEOUT_S = 90.0
+TOPIC_ALREADY_EXISTS = 36
+
+LOG4J2 = """\
+status = warn
+# Kafka logs its own shutdown from a JVM hook; log4j2's hook would close the log first.
+shutdownHook = disable
+appender.out.type = Console
+appender.out.name = out
+appender.out.layout.type = PatternLayout
+appender.out.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.out.ref = out
+logger.state.name = state.change.logger
+logger.state.level = WARN
+"""
+
+
+def home(s: Settings) -> Path:
+    return s.state_dir / "kafka"
+
+
+def libs_dir(s: Settings) -> Path:
+    return home(s) / f"libs-{s.kafka_version}"
+
+
+def pid_file(s: Settings) -> Path:
+    return s.state_dir / "run" / f"{NAME}.pid"
+
+
+def marker(s: Settings) -> str:
+    # Our broker's command line names our server.properties: a pid reused by any other
+    # process, or another checkout's broker, is never taken for ours.
+    return str(home(s) / "server.properties")
+
+
+def server_properties(s: Settings) -> str:
+    host, port = p.split_hostport(s.kafka_bootstrap, "kafka_bootstrap")
+    ctl = f"{host}:{s.kafka_controller_port}"
+    props = {
+        "node.id": "1",
+        "process.roles": "broker,controller",
+        "listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{ctl}",
+        "advertised.listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{ctl}",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "controller.listener.names": "CONTROLLER",
+        # 4.x dynamic quorum: formatted with --standalone, this node is the only voter.
+        "controller.quorum.bootstrap.servers": ctl,
+        "log.dirs": str(home(s) / "data"),
+        "auto.create.topics.enable": "false",  # topics come from the registry, never by accident
+        "num.partitions": str(s.topic_partitions),
+        "default.replication.factor": "1",
+        "offsets.topic.replication.factor": "1",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+        "group.initial.rebalance.delay.ms": "0",
+    }
+    return "".join(f"{k}={v}\n" for k, v in props.items())
+
+
+def java_cmd(s: Settings, main: str, *args: str) -> list[str]:
+    heap = s.kafka_heap
+    m = re.fullmatch(r"(\d+)([mMgG])", heap)
+    if m is None or int(m[1]) * (1024 if m[2] in "gG" else 1) > 1024:
+        raise p.ServiceError(f"kafka_heap must be like 768m and at most 1g, got {heap!r}")
+    return [
+        "java", f"-Xmx{heap}", f"-Xms{heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={home(s) / 'log4j2.properties'}",
+        f"-Dkafka.logs.dir={home(s) / 'logs'}",
+        "-cp", f"{libs_dir(s)}/*",  # java expands the wildcard itself (no shell here)
+        main, *args,
+    ]  # fmt: skip
+
+
+def check_tools() -> None:
+    if shutil.which("java") is None:
+        raise p.ServiceError(
+            "java not found: Kafka 4.x needs Java 17+ (apt-get install openjdk-17-jre-headless)"
+        )
+    out = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr
+    m = re.search(r'version "(\d+)', out)
+    if m is None or int(m[1]) < 17:
+        raise p.ServiceError(f"Kafka 4.x needs Java 17+, found: {out.strip().splitlines()[:1]}")
+
+
+def fetch_jars(s: Settings) -> None:
+    """Resolve the broker jars from Maven Central once per version (stamp file marks success)."""
+    stamp = libs_dir(s) / ".complete"
+    if stamp.exists():
+        return
+    if shutil.which("mvn") is None:
+        raise p.ServiceError("mvn not found: it fetches the Kafka jars (apt-get install maven)")
+    print(f"kafka: fetching Kafka {s.kafka_version} jars with Maven (once)...", flush=True)
+    shutil.rmtree(libs_dir(s), ignore_errors=True)
+    p.run(["mvn", "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
+           f"-Dkafka.version={s.kafka_version}", f"-DoutputDirectory={libs_dir(s)}"],
+          f"fetching Kafka {s.kafka_version} jars")  # fmt: skip
+    stamp.write_text(s.kafka_version + "\n")
+
+
+def cluster_id(s: Settings) -> str:
+    path = home(s) / "cluster.id"
+    if not path.exists():
+        # Kafka's Uuid text form: 16 random bytes, url-safe base64 without padding.
+        path.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=") + "\n")
+    return path.read_text().strip()
+
+
+def prepare(s: Settings) -> Path:
+    """Jars, config files, and a formatted log dir; returns server.properties."""
+    check_tools()
+    fetch_jars(s)
+    (home(s) / "logs").mkdir(parents=True, exist_ok=True)
+    props = home(s) / "server.properties"
+    props.write_text(server_properties(s))
+    (home(s) / "log4j2.properties").write_text(LOG4J2)
+    if not (home(s) / "data" / "meta.properties").exists():
+        p.run(java_cmd(s, STORAGE_TOOL, "format", "--standalone", "-t", cluster_id(s),
+                       "-c", str(props), "--ignore-formatted"),
+              "formatting Kafka storage", timeout=120)  # fmt: skip
+    return props
+
+
+async def probe(bootstrap: str, timeout_s: float = 5.0) -> bool:
+    """True when a Kafka broker answers a metadata request at bootstrap."""
+    if not p.port_open(*p.split_hostport(bootstrap.split(",")[0], "kafka bootstrap")):
+        return False  # skip aiokafka, which logs an error for every refused connection
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000)
+    )
+    try:
+        await asyncio.wait_for(admin.start(), timeout_s)
+        await asyncio.wait_for(admin.describe_cluster(), timeout_s)
+        return True
+    except Exception:
+        return False
+    finally:
+        await admin.close()
+
+
+def status(s: Settings) -> p.ServiceStatus:
+    pid = p.read_pid(pid_file(s), marker(s))
+    up = p.run_sync(probe(s.kafka_bootstrap))
+    detail = f"pid {pid}, Kafka {s.kafka_version}" if pid else ""
+    return p.ServiceStatus(NAME, up, up and pid is not None, s.kafka_bootstrap, detail)
+
+
+def up(s: Settings) -> p.ServiceStatus:
+    host, port = p.split_hostport(s.kafka_bootstrap, "kafka_bootstrap")
+    pid = p.read_pid(pid_file(s), marker(s))
+    if pid is None and p.port_open(host, port):
+        if wait_ready(s, None, 15.0, raise_on_timeout=False):
+            return status(s)
+        raise p.ServiceError(f"port {port} is taken by something that does not speak Kafka")
+    if pid is None:
+        if p.port_open(host, s.kafka_controller_port):
+            raise p.ServiceError(
+                f"Kafka controller port {s.kafka_controller_port} is already in use"
+            )
+        props = prepare(s)
+        pid = p.start_detached(java_cmd(s, MAIN_CLASS, str(props)), home(s) / "logs" / "server.out")
+        p.write_pid(pid_file(s), pid)
+    wait_ready(s, pid, START_TIMEOUT_S)
+    return status(s)
+
+
+def wait_ready(s: Settings, pid: int | None, timeout: float, raise_on_timeout: bool = True) -> bool:
+    log = home(s) / "logs" / "server.out"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pid is not None and not p.pid_alive(pid):
+            pid_file(s).unlink(missing_ok=True)
+            raise p.ServiceError(f"Kafka exited during start-up; {log}:\n{p.log_tail(log)}")
+        if p.run_sync(probe(s.kafka_bootstrap, 3.0)):
+            return True
+        time.sleep(1.0)
+    if raise_on_timeout:
+        raise p.ServiceError(f"Kafka not ready after {timeout:.0f}s; {log}:\n{p.log_tail(log)}")
+    return False
+
+
+def down(s: Settings) -> str:
+    if p.stop_pid(pid_file(s), marker(s), timeout=60.0):
+        return "kafka: stopped"
+    if p.port_open(*p.split_hostport(s.kafka_bootstrap, "kafka_bootstrap")):
+        return "kafka: running but not started by payflow; left alone"
+    return "kafka: not running"
+
+
+async def ensure_topics(bootstrap: str, topics: dict[str, int]) -> list[str]:
+    """Create the missing topics (replication 1) and return their names; existing ones are kept."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [
+            NewTopic(n, parts, 1) for n, parts in sorted(topics.items()) if n not in existing
+        ]
+        if not missing:
+            return []
+        resp = await admin.create_topics(missing)
+        created: list[str] = []
+        for t in resp.to_object()["topic_errors"]:
+            if t["error_code"] == 0:
+                created.append(t["topic"])
+            elif t["error_code"] != TOPIC_ALREADY_EXISTS:  # lost a race with another creator: fine
+                detail = t.get("error_message") or ""
+                raise p.ServiceError(
+                    f"creating topic {t['topic']}: error {t['error_code']} {detail}"
+                )
+        # Wait until the new topics are in the metadata so producers can use them at once.
+        for _ in range(50):
+            if set(created) <= set(await admin.list_topics()):
+                break
+            await asyncio.sleep(0.2)
+        return created
+    finally:
+        await admin.close()

@@ -1,0 +1,172 @@
+"""Property tests for money arithmetic, the codec, derived event ids and callback signatures."""
+
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from contracts.codec import decode, encode
+from contracts.envelope import derived_event_id
+from contracts.events.orders import OrderLine, OrderSubmitted, OrderSubmittedPayload
+from contracts.money import CURRENCY_EXPONENTS, CurrencyMismatch, Money
+from contracts.signing import sign, verify
+
+CURRENCIES = sorted(CURRENCY_EXPONENTS)
+MAX = 10**15
+
+currencies = st.sampled_from(CURRENCIES)
+amounts = st.integers(min_value=0, max_value=MAX)
+identifiers = st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}\Z", fullmatch=True)
+offsets = st.integers(min_value=-23 * 60, max_value=23 * 60).map(
+    lambda m: timezone(timedelta(minutes=m))
+)
+aware_datetimes = st.datetimes(
+    min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=offsets
+)
+
+
+def money(currency: str, amount: int) -> Money:
+    return Money(amount=amount, currency=currency)
+
+
+@given(currencies, amounts, amounts)
+def test_addition_stays_integer_in_one_currency(currency: str, a: int, b: int) -> None:
+    assume(a + b <= MAX)
+    total = money(currency, a) + money(currency, b)
+    assert type(total.amount) is int
+    assert (total.amount, total.currency) == (a + b, currency)
+
+
+@given(currencies, amounts, amounts)
+def test_subtraction_never_goes_negative(currency: str, a: int, b: int) -> None:
+    if a >= b:
+        rest = money(currency, a) - money(currency, b)
+        assert type(rest.amount) is int
+        assert (rest.amount, rest.currency) == (a - b, currency)
+    else:
+        with pytest.raises(ValidationError):
+            money(currency, a) - money(currency, b)
+
+
+@given(st.lists(currencies, min_size=2, max_size=2, unique=True), amounts, amounts)
+def test_currency_mismatch_is_refused(pair: list[str], a: int, b: int) -> None:
+    left, right = money(pair[0], a), money(pair[1], b)
+    with pytest.raises(CurrencyMismatch):
+        left + right
+    with pytest.raises(CurrencyMismatch):
+        left - right
+
+
+@given(st.floats(allow_nan=False) | st.booleans() | st.text(max_size=5), currencies)
+def test_money_refuses_non_integers(amount: object, currency: str) -> None:
+    with pytest.raises(ValidationError):
+        Money(amount=amount, currency=currency)  # type: ignore[arg-type]
+
+
+submitted_payloads = st.builds(
+    OrderSubmittedPayload,
+    order_id=identifiers,
+    buyer_id=identifiers,
+    currency=currencies,
+    items=st.lists(
+        st.builds(OrderLine, sku_id=identifiers, quantity=st.integers(1, 10_000)),
+        min_size=1, max_size=8,
+    ),
+    coupon_codes=st.lists(identifiers, max_size=5),
+    payment_preference=st.sampled_from(["wallet_first", "wallet_only", "gateway_only"]),
+)
+
+
+@given(
+    submitted_payloads,
+    st.uuids(),
+    aware_datetimes,
+    st.text(min_size=1, max_size=200),
+    st.none() | st.uuids(),
+)
+def test_order_submitted_round_trips(
+    payload: OrderSubmittedPayload,
+    event_id: uuid.UUID,
+    at: datetime,
+    key: str,
+    cause: uuid.UUID | None,
+) -> None:
+    event = OrderSubmitted(
+        event_id=event_id, event_type="order.submitted", schema_version=1, occurred_at=at,
+        correlation_id=payload.order_id, causation_id=cause, idempotency_key=key,
+        payload=payload,
+    )
+    again = decode("payflow.orders.submitted", encode(event))
+    assert again == event
+    assert encode(again) == encode(event)
+
+
+@given(st.uuids(), st.text(max_size=40))
+def test_derived_event_id_is_deterministic(cause: uuid.UUID, what: str) -> None:
+    assert derived_event_id(cause, what) == derived_event_id(cause, what)
+    assert derived_event_id(cause, what) == derived_event_id(str(cause), what)
+
+
+@given(st.uuids(), st.text(max_size=40), st.uuids(), st.text(max_size=40))
+def test_derived_event_id_is_distinct_for_distinct_inputs(
+    cause_a: uuid.UUID, what_a: str, cause_b: uuid.UUID, what_b: str
+) -> None:
+    assume((cause_a, what_a) != (cause_b, what_b))
+    assert derived_event_id(cause_a, what_a) != derived_event_id(cause_b, what_b)
+
+
+def test_derived_event_id_differs_per_output_of_one_cause() -> None:
+    cause = uuid.uuid4()
+    tags = ["order.built", "funds.frozen", "payment.succeeded", "order.settled"]
+    assert len({derived_event_id(cause, t) for t in tags}) == len(tags)
+
+
+@given(st.text(min_size=1), st.text())
+def test_signature_verifies(secret: str, body: str) -> None:
+    signature = sign(secret, body)
+    assert len(signature) == 64 and signature == signature.lower()
+    assert verify(secret, body, signature)
+
+
+@given(st.text(min_size=1), st.text(min_size=1), st.data())
+def test_any_one_character_change_to_the_body_fails(
+    secret: str, body: str, data: st.DataObject
+) -> None:
+    signature = sign(secret, body)
+    i = data.draw(st.integers(0, len(body) - 1))
+    char = data.draw(st.characters(codec="utf-8").filter(lambda c: c != body[i]))
+    assert not verify(secret, body[:i] + char + body[i + 1 :], signature)
+
+
+@given(st.text(min_size=1), st.text(), st.data())
+def test_any_one_character_change_to_the_signature_fails(
+    secret: str, body: str, data: st.DataObject
+) -> None:
+    signature = sign(secret, body)
+    i = data.draw(st.integers(0, len(signature) - 1))
+    # verify() accepts upper-case hex (same number), so a change of case only is not a change.
+    char = data.draw(st.characters(codec="utf-8").filter(lambda c: c.lower() != signature[i]))
+    assert not verify(secret, body, signature[:i] + char + signature[i + 1 :])
+
+
+@given(st.text(min_size=1), st.text())
+def test_truncated_or_extended_signatures_fail(secret: str, body: str) -> None:
+    signature = sign(secret, body)
+    assert not verify(secret, body, signature[:-1])
+    assert not verify(secret, body, signature + "0")
+    assert not verify(secret, body, "")
+
+
+def test_upper_case_hex_signature_is_the_same_signature() -> None:
+    assert verify("s", "body", sign("s", "body").upper())
+
+
+def test_wrong_secret_fails() -> None:
+    assert not verify("other", "body", sign("secret", "body"))
+
+
+def test_money_is_utc_independent_of_now() -> None:  # guard: examples use fixed aware times
+    assert datetime(2025, 1, 1, tzinfo=UTC).tzinfo is UTC

@@ -1,0 +1,1 @@
+"""payflow workers: the five stages, the gateway simulator and the runtime under them."""

@@ -1,0 +1,1 @@
+"""Stage 4, callback handling: verify and match gateway callbacks, decide the payment."""

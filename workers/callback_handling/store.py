@@ -1,0 +1,79 @@
+"""Payment requests as the callback stage sees them, and the record of every callback."""
+
+from dataclasses import dataclass
+
+import asyncpg
+
+from contracts.envelope import Envelope
+from contracts.events.gateway import GatewayCallbackBody, GatewayCallbackReceivedPayload
+
+OPEN_STATES = ("requesting", "pending")
+
+
+@dataclass(frozen=True)
+class PaymentRequest:
+    payment_id: str
+    order_id: str
+    transaction_id: str
+    buyer_id: str
+    amount: int
+    currency: str
+    status: str
+    fence: int
+    total: int
+    wallet_part: int
+    gateway_part: int
+
+
+async def lock_request(conn: asyncpg.Connection, payment_id: str) -> PaymentRequest | None:
+    row = await conn.fetchrow(
+        """SELECT r.payment_id, r.order_id, r.transaction_id, t.buyer_id, r.amount, r.currency,
+                  r.status, r.fence, t.total, t.wallet_part, t.gateway_part
+           FROM payment_requests r JOIN transactions t USING (transaction_id)
+           WHERE r.payment_id = $1 FOR UPDATE OF r""",
+        payment_id,
+    )
+    return PaymentRequest(**dict(row)) if row else None
+
+
+async def decide(
+    conn: asyncpg.Connection, req: PaymentRequest, status: str, gateway_ref: str
+) -> bool:
+    """Leave an open state once; never move a decided payment (no going backwards). The
+    fence read under the row lock makes a stale writer's update change nothing."""
+    result = await conn.execute(
+        """UPDATE payment_requests SET status = $2, gateway_ref = coalesce(gateway_ref, $3),
+               fence = fence + 1, updated_at = now()
+           WHERE payment_id = $1 AND fence = $4 AND status = ANY($5::text[])""",
+        req.payment_id,
+        status,
+        gateway_ref,
+        req.fence,
+        list(OPEN_STATES),
+    )
+    return bool(result == "UPDATE 1")
+
+
+async def record_callback(
+    conn: asyncpg.Connection,
+    event: Envelope,
+    received: GatewayCallbackReceivedPayload,
+    body: GatewayCallbackBody,
+    verdict: str,
+    detail: str | None,
+) -> None:
+    await conn.execute(
+        """INSERT INTO gateway_callbacks (event_id, provider, callback_id, payment_id,
+               gateway_ref, raw_body, signature, verdict, detail, received_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING""",
+        event.event_id,
+        received.provider,
+        body.callback_id,
+        body.payment_id,
+        body.gateway_ref,
+        received.raw_body,
+        received.signature,
+        verdict,
+        detail,
+        received.received_at,
+    )

@@ -1,0 +1,1 @@
+"""Stage 2, fund freeze: TCC Try on the wallet part, transaction pending payment."""

@@ -1,0 +1,1 @@
+"""Money: accounts, the double-entry ledger and fund holds."""

@@ -1,0 +1,77 @@
+"""Reading the catalogue and the buyer's coupons for one order."""
+
+import json
+from typing import Any
+
+import asyncpg
+
+from workers.order_build.rules import CatalogueItem, Coupon, Rejection
+
+
+async def load_items(conn: asyncpg.Connection, sku_ids: list[str]) -> dict[str, CatalogueItem]:
+    rows = await conn.fetch(
+        """SELECT s.sku_id, p.merchant_id, s.warehouse_id, p.category_id, s.currency,
+                  s.unit_price,
+                  coalesce(array_agg(ARRAY[t.min_quantity::bigint, t.unit_price])
+                           FILTER (WHERE t.sku_id IS NOT NULL), '{}') AS tiers
+           FROM skus s JOIN products p USING (product_id)
+           LEFT JOIN price_tiers t ON t.sku_id = s.sku_id
+           WHERE s.sku_id = ANY($1::text[]) AND s.active
+           GROUP BY s.sku_id, p.merchant_id, p.category_id""",
+        sku_ids,
+    )
+    return {
+        r["sku_id"]: CatalogueItem(
+            r["sku_id"],
+            r["merchant_id"],
+            r["warehouse_id"],
+            r["category_id"],
+            r["currency"],
+            r["unit_price"],
+            tuple((int(a), int(b)) for a, b in r["tiers"]),
+        )
+        for r in rows
+    }
+
+
+async def load_coupons(conn: asyncpg.Connection, buyer_id: str, codes: list[str]) -> list[Coupon]:
+    """One available grant per code for this buyer, or a rejection naming the code."""
+    coupons = []
+    for code in codes:
+        row = await conn.fetchrow(
+            """SELECT g.grant_id, c.* FROM coupons c
+               JOIN coupon_grants g ON g.coupon_id = c.coupon_id
+               WHERE c.code = $1 AND g.buyer_id = $2 AND g.state = 'available'
+               ORDER BY g.granted_at, g.grant_id LIMIT 1""",
+            code,
+            buyer_id,
+        )
+        if row is None:
+            known = await conn.fetchval("SELECT 1 FROM coupons WHERE code = $1", code)
+            if known:
+                raise Rejection(
+                    "coupon_not_granted", f"buyer {buyer_id} holds no unused grant of coupon {code}"
+                )
+            raise Rejection("unknown_coupon", f"coupon code {code} does not exist")
+        coupons.append(
+            Coupon(
+                grant_id=row["grant_id"],
+                code=code,
+                kind=row["kind"],
+                currency=row["currency"],
+                valid_from=row["valid_from"],
+                valid_until=row["valid_until"],
+                merchant_id=row["merchant_id"],
+                threshold=row["threshold"] or 0,
+                reduction=row["reduction"] or 0,
+                rate_bps=row["rate_bps"] or 0,
+                max_discount=row["max_discount"],
+                ladder=_ladder(row["ladder"]),
+            )
+        )
+    return coupons
+
+
+def _ladder(raw: str | None) -> tuple[tuple[int, int], ...]:
+    steps: list[Any] = json.loads(raw) if raw else []  # asyncpg returns jsonb as text
+    return tuple((int(t), int(r)) for t, r in steps)

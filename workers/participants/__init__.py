@@ -1,0 +1,1 @@
+"""TCC participants: funds, stock and coupons, each on the one barrier primitive."""

@@ -1,0 +1,102 @@
+"""Fund holds: the funds participant of TCC (freeze, then confirm or cancel)."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from workers.tcc.barrier import Entry, Phase, enter
+
+BRANCH = "funds"
+
+
+class InsufficientFunds(Exception):
+    def __init__(self, account_id: str, wanted: int) -> None:
+        super().__init__(f"{account_id} cannot freeze {wanted}")
+        self.account_id, self.wanted = account_id, wanted
+
+
+@dataclass(frozen=True)
+class Held:
+    account_id: str
+    amount: int
+
+
+async def freeze(
+    conn: asyncpg.Connection,
+    order_id: str,
+    account_id: str,
+    amount: int,
+    currency: str,
+    expires_at: datetime,
+) -> Entry:
+    """Try. Raises InsufficientFunds; run it in a savepoint so the barrier row goes too."""
+    entry = await enter(conn, order_id, BRANCH, Phase.TRY)
+    if not entry.apply or amount == 0:
+        return entry
+    # Conditional update, no read-then-write: concurrent freezes can never overdraw.
+    status = await conn.execute(
+        """UPDATE accounts SET available = available - $2, frozen = frozen + $2,
+               updated_at = now()
+           WHERE account_id = $1 AND available >= $2""",
+        account_id,
+        amount,
+    )
+    if status != "UPDATE 1":
+        raise InsufficientFunds(account_id, amount)
+    await conn.execute(
+        """INSERT INTO fund_holds (order_id, account_id, amount, currency, state, expires_at)
+           VALUES ($1, $2, $3, $4, 'held', $5)""",
+        order_id,
+        account_id,
+        amount,
+        currency,
+        expires_at,
+    )
+    return entry
+
+
+class HoldExpired(Exception):
+    pass
+
+
+async def confirm(conn: asyncpg.Connection, order_id: str) -> tuple[Entry, list[Held]]:
+    """Confirm: mark the holds confirmed. The caller posts the ledger legs that take the money
+    out of `frozen` (postings.Leg.debit_frozen) in the same transaction."""
+    entry = await enter(conn, order_id, BRANCH, Phase.CONFIRM)
+    if not entry.apply:
+        return entry, []
+    expired = await conn.fetchval(
+        """SELECT count(*) FROM fund_holds
+           WHERE order_id = $1 AND state = 'held' AND expires_at <= now()""",
+        order_id,
+    )
+    if expired:
+        raise HoldExpired(order_id)  # past its deadline only Cancel is possible
+    rows = await conn.fetch(
+        """UPDATE fund_holds SET state = 'confirmed', confirmed_amount = amount,
+               resolved_at = now()
+           WHERE order_id = $1 AND state = 'held' RETURNING account_id, amount""",
+        order_id,
+    )
+    return entry, [Held(r["account_id"], r["amount"]) for r in rows]
+
+
+async def cancel(conn: asyncpg.Connection, order_id: str) -> Entry:
+    """Cancel: return exactly what was frozen to available."""
+    entry = await enter(conn, order_id, BRANCH, Phase.CANCEL)
+    if not entry.apply:
+        return entry
+    rows = await conn.fetch(
+        """UPDATE fund_holds SET state = 'cancelled', resolved_at = now()
+           WHERE order_id = $1 AND state = 'held' RETURNING account_id, amount""",
+        order_id,
+    )
+    for r in sorted(rows, key=lambda r: str(r["account_id"])):
+        await conn.execute(
+            """UPDATE accounts SET available = available + $2, frozen = frozen - $2,
+                   updated_at = now() WHERE account_id = $1""",
+            r["account_id"],
+            r["amount"],
+        )
+    return entry

@@ -1,0 +1,1 @@
+"""The delivery runtime every stage runs on: consume, inbox, outbox, retry, dead letters."""

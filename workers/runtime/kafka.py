@@ -1,0 +1,34 @@
+"""Kafka clients configured for the money path: explicit commits, no silent skipping."""
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from infra.settings import Settings
+
+
+def make_producer(settings: Settings, client_id: str) -> AIOKafkaProducer:
+    # acks=all + idempotence: a retried send is never written twice to a partition.
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        request_timeout_ms=30_000,
+    )
+
+
+def make_consumer(settings: Settings, group_id: str, client_id: str) -> AIOKafkaConsumer:
+    # No auto-commit (we commit processed offsets only) and earliest: a new group
+    # must not skip events published before it joined.
+    return AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=group_id,
+        client_id=client_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_interval_ms=settings.max_poll_interval_ms,
+        max_poll_records=settings.batch_max_records,
+        session_timeout_ms=30_000,
+        heartbeat_interval_ms=3_000,
+        isolation_level="read_committed",
+    )

@@ -1,0 +1,175 @@
+"""Settlement: Confirm every hold and pay the merchants, or Cancel every hold.
+
+Each participant (funds, stock, coupons) goes through the TCC barrier, so a redelivered or
+duplicated decision has no second effect, and a decision that contradicts an earlier one
+(Confirm after Cancel) is refused and sent to review instead of being applied.
+"""
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import asyncpg
+
+from contracts.envelope import Envelope
+from contracts.events.outcomes import (
+    MerchantPayout,
+    OrderCancelled,
+    OrderClosedPayload,
+    OrderManualReview,
+    OrderSettled,
+    OrderSettledPayload,
+)
+from contracts.events.payments import (
+    PaymentDecisionPayload,
+    PaymentFailed,
+    PaymentNeedsReview,
+    PaymentSucceeded,
+)
+from contracts.money import Money
+from contracts.topics import PAYMENTS_DECIDED, Topic
+from workers.ledger import accounts, postings
+from workers.order_state import set_order_state
+from workers.participants import coupons, funds, stock
+from workers.runtime.stage import Stage
+from workers.settlement import store
+from workers.settlement.legs import Payout, purchase_legs
+from workers.tcc.barrier import Verdict
+
+OPEN = ("built", "funds_frozen", "payment_requested", "paid", "manual_review")
+
+
+class Settlement(Stage):
+    name: ClassVar[str] = "settlement"
+    consumes: ClassVar[Topic] = PAYMENTS_DECIDED
+
+    async def handle(
+        self, event: Envelope, tx: asyncpg.Connection, prepared: Any
+    ) -> Sequence[Envelope]:
+        if isinstance(event, PaymentSucceeded):
+            return await self._confirm(tx, event)
+        if isinstance(event, PaymentFailed):
+            return await self._cancel(tx, event)
+        assert isinstance(event, PaymentNeedsReview)
+        p = event.payload
+        await store.set_transaction_status(tx, p.transaction_id, "manual_review", p.detail)
+        return [self._review(event, p.reason_code or "needs_review", p.detail or "")]
+
+    def _review(self, event: Envelope, code: str, detail: str) -> Envelope:
+        return OrderManualReview.caused_by(
+            event,
+            OrderClosedPayload(
+                order_id=event.correlation_id, stage="settlement", reason_code=code, detail=detail
+            ),
+        )
+
+    async def _confirm(self, tx: asyncpg.Connection, event: PaymentSucceeded) -> Sequence[Envelope]:
+        p = event.payload
+        try:
+            async with tx.transaction():
+                entry, held = await funds.confirm(tx, p.order_id)
+        except funds.HoldExpired:
+            detail = "the wallet hold expired before the payment was confirmed"
+            await self._to_review(tx, p, detail)
+            return [self._review(event, "hold_expired", detail)]
+        if entry.verdict is Verdict.DUPLICATE:
+            return []
+        if entry.verdict is Verdict.REFUSED:
+            detail = f"payment succeeded but the order was already cancelled ({entry.reason})"
+            await self._to_review(tx, p, detail)
+            return [self._review(event, "confirm_after_cancel", detail)]
+        if sum(h.amount for h in held) != p.wallet_part.amount:
+            raise ValueError(f"held {held} does not match wallet part {p.wallet_part}")
+        await stock.sell(tx, p.order_id)
+        await coupons.use(tx, p.order_id)
+        payouts = await self._post(tx, p)
+        await store.set_transaction_status(tx, p.transaction_id, "settled")
+        await set_order_state(tx, p.order_id, "settled", OPEN)
+        cur = p.total.currency
+
+        def m(amount: int) -> Money:
+            return Money(amount=amount, currency=cur)
+
+        return [
+            OrderSettled.caused_by(
+                event,
+                OrderSettledPayload(
+                    order_id=p.order_id,
+                    transaction_id=p.transaction_id,
+                    total=p.total,
+                    wallet_part=p.wallet_part,
+                    gateway_part=p.gateway_part,
+                    payouts=[
+                        MerchantPayout(
+                            sub_order_id=s.sub_order_id,
+                            merchant_id=mid,
+                            gross=m(s.amount),
+                            fee=m(s.fee),
+                            net=m(s.net),
+                        )
+                        for s, mid in payouts
+                    ],
+                ),
+            )
+        ]
+
+    async def _post(
+        self, tx: asyncpg.Connection, p: PaymentDecisionPayload
+    ) -> list[tuple[Payout, str]]:
+        cur = p.total.currency
+        rows = await store.details(tx, p.transaction_id)
+        payouts = []
+        for r in rows:
+            acct = await accounts.ensure(tx, accounts.merchant_payable(r["merchant_id"], cur))
+            payouts.append(
+                (Payout(r["sub_order_id"], acct, r["amount"], r["fee"]), r["merchant_id"])
+            )
+        legs = purchase_legs(
+            wallet=await accounts.ensure(tx, accounts.wallet(p.buyer_id, cur)),
+            gateway_clearing=await accounts.ensure(tx, accounts.external("gateway_clearing", cur)),
+            clearing=await accounts.ensure(tx, accounts.platform("order_clearing", cur)),
+            fee_income=await accounts.ensure(tx, accounts.platform("fee_income", cur)),
+            wallet_part=p.wallet_part.amount,
+            gateway_part=p.gateway_part.amount,
+            payouts=[po for po, _ in payouts],
+        )
+        await postings.post(
+            tx,
+            kind="purchase",
+            order_id=p.order_id,
+            idempotency_key=f"purchase:{p.order_id}",
+            currency=cur,
+            legs=legs,
+        )
+        return payouts
+
+    async def _to_review(
+        self, tx: asyncpg.Connection, p: PaymentDecisionPayload, detail: str
+    ) -> None:
+        await store.set_transaction_status(tx, p.transaction_id, "manual_review", detail)
+        await set_order_state(tx, p.order_id, "manual_review", OPEN, detail)
+
+    async def _cancel(self, tx: asyncpg.Connection, event: PaymentFailed) -> Sequence[Envelope]:
+        p = event.payload
+        entry = await funds.cancel(tx, p.order_id)
+        if entry.verdict is Verdict.DUPLICATE:
+            return []
+        if entry.verdict is Verdict.REFUSED:
+            detail = f"payment failed after the order was settled ({entry.reason})"
+            await self._to_review(tx, p, detail)
+            return [self._review(event, "cancel_after_confirm", detail)]
+        await stock.release(tx, p.order_id)
+        await coupons.give_back(tx, p.order_id)
+        reason = p.reason_code or "payment_failed"
+        await store.set_transaction_status(tx, p.transaction_id, "cancelled", reason)
+        await set_order_state(tx, p.order_id, "cancelled", OPEN, reason)
+        return [
+            OrderCancelled.caused_by(
+                event,
+                OrderClosedPayload(
+                    order_id=p.order_id,
+                    stage="settlement",
+                    reason_code=reason,
+                    detail=p.detail or reason,
+                ),
+            )
+        ]

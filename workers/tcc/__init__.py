@@ -1,0 +1,1 @@
+"""TCC: one barrier primitive for every participant (funds, stock, coupons)."""

@@ -1,0 +1,101 @@
+"""The TCC barrier (DTM's sub-transaction barrier, Seata's fence).
+
+`enter` must run in the same Postgres transaction as the branch's business change; the
+caller applies its change only when the result says `apply`. Insert-then-act, never
+check-then-act: the primary key (gid, branch, phase) serialises racing phases.
+
+- duplicate phase            -> DUPLICATE, no second effect
+- Cancel with no Try         -> EMPTY_CANCEL; it writes the Try row itself, so...
+- Try after its Cancel       -> REFUSED (anti-hanging: the frozen money would never return)
+- Confirm after Cancel, Cancel after Confirm, Confirm without Try -> REFUSED, reported
+"""
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+import asyncpg
+
+
+class Phase(StrEnum):
+    TRY = "try"
+    CONFIRM = "confirm"
+    CANCEL = "cancel"
+
+
+class Verdict(StrEnum):
+    APPLY = "apply"
+    DUPLICATE = "duplicate"
+    EMPTY_CANCEL = "empty_cancel"
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True)
+class Entry:
+    verdict: Verdict
+    reason: str = ""
+
+    @property
+    def apply(self) -> bool:
+        return self.verdict is Verdict.APPLY
+
+
+async def _insert(
+    conn: asyncpg.Connection, gid: str, branch: str, phase: Phase, origin: str
+) -> bool:
+    status = await conn.execute(
+        """INSERT INTO tcc_barrier (gid, branch, phase, origin) VALUES ($1, $2, $3, $4)
+           ON CONFLICT DO NOTHING""",
+        gid,
+        branch,
+        phase.value,
+        origin,
+    )
+    return bool(status.endswith(" 1"))
+
+
+async def _lock_try(conn: asyncpg.Connection, gid: str, branch: str) -> str | None:
+    # Confirm and Cancel both lock the Try row first, so they run one after the other and
+    # the second one sees the first's row.
+    origin: str | None = await conn.fetchval(
+        "SELECT origin FROM tcc_barrier WHERE gid = $1 AND branch = $2 AND phase = 'try' FOR UPDATE",
+        gid,
+        branch,
+    )
+    return origin
+
+
+async def _has(conn: asyncpg.Connection, gid: str, branch: str, phase: Phase) -> bool:
+    return bool(
+        await conn.fetchval(
+            "SELECT 1 FROM tcc_barrier WHERE gid = $1 AND branch = $2 AND phase = $3",
+            gid,
+            branch,
+            phase.value,
+        )
+    )
+
+
+async def enter(conn: asyncpg.Connection, gid: str, branch: str, phase: Phase) -> Entry:
+    if phase is Phase.TRY:
+        if await _insert(conn, gid, branch, Phase.TRY, "applied"):
+            return Entry(Verdict.APPLY)
+        origin = await _lock_try(conn, gid, branch)
+        if origin == "empty_cancel":
+            return Entry(Verdict.REFUSED, "try after cancel")
+        return Entry(Verdict.DUPLICATE)
+
+    if phase is Phase.CANCEL and await _insert(conn, gid, branch, Phase.TRY, "empty_cancel"):
+        await _insert(conn, gid, branch, Phase.CANCEL, "empty_cancel")
+        return Entry(Verdict.EMPTY_CANCEL, "cancel without try")
+
+    origin = await _lock_try(conn, gid, branch)
+    if origin is None:
+        return Entry(Verdict.REFUSED, "confirm without try")
+    opposite = Phase.CANCEL if phase is Phase.CONFIRM else Phase.CONFIRM
+    if origin == "empty_cancel" or await _has(conn, gid, branch, opposite):
+        if await _has(conn, gid, branch, phase):
+            return Entry(Verdict.DUPLICATE)
+        return Entry(Verdict.REFUSED, f"{phase.value} after {opposite.value}")
+    if await _insert(conn, gid, branch, phase, "applied"):
+        return Entry(Verdict.APPLY)
+    return Entry(Verdict.DUPLICATE)
