@@ -1,0 +1,76 @@
+"""Wiring: build the stages with their dependencies and run them until told to stop."""
+
+import asyncio
+import signal
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+
+import aiohttp
+import asyncpg
+import structlog
+from redis.asyncio import Redis
+
+from infra.settings import Settings
+from workers.callback_handling.step import CallbackHandling
+from workers.fund_freeze.step import FundFreeze
+from workers.gateway_request.step import GatewayRequest
+from workers.order_build.step import OrderBuild
+from workers.runtime.consumer import StageRunner
+from workers.runtime.db import create_pool
+from workers.runtime.health import Health, start_health_server
+from workers.runtime.kafka import make_producer
+from workers.runtime.stage import Stage
+from workers.settlement.step import Settlement
+
+log = structlog.get_logger()
+
+STAGE_NAMES = ("order_build", "fund_freeze", "gateway_request", "callback_handling", "settlement")
+
+
+def build_stage(
+    name: str, settings: Settings, pool: asyncpg.Pool, redis: Redis, http: aiohttp.ClientSession
+) -> Stage:
+    factories: dict[str, Callable[[], Stage]] = {
+        "order_build": OrderBuild,
+        "fund_freeze": FundFreeze,
+        "gateway_request": lambda: GatewayRequest(pool, http, settings.gateway_url),
+        "callback_handling": lambda: CallbackHandling(redis, settings.gateway_secret),
+        "settlement": Settlement,
+    }
+    if name not in factories:
+        raise ValueError(f"unknown stage {name!r}; stages: {', '.join(STAGE_NAMES)}")
+    return factories[name]()
+
+
+def stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def run_stages(
+    names: list[str], settings: Settings, stop: asyncio.Event, health_port: int | None = None
+) -> None:
+    """Run the named stages in this process; on `stop`, each finishes its batch, commits
+    and leaves its group."""
+    async with AsyncExitStack() as stack:
+        pool = await create_pool(settings, max_size=2 + 2 * len(names))
+        stack.push_async_callback(pool.close)
+        redis = Redis.from_url(settings.redis_url)
+        stack.push_async_callback(redis.aclose)
+        http = await stack.enter_async_context(aiohttp.ClientSession())
+        producer = make_producer(settings, client_id=f"payflow-{'-'.join(names)}")
+        await producer.start()
+        stack.push_async_callback(producer.stop)
+        healths = [Health(n) for n in names]
+        port = settings.metrics_port if health_port is None else health_port
+        runner = await start_health_server(healths, "127.0.0.1", port)
+        stack.push_async_callback(runner.cleanup)
+        runners = [
+            StageRunner(build_stage(n, settings, pool, redis, http), settings, pool, producer, h)
+            for n, h in zip(names, healths, strict=True)
+        ]
+        log.info("workers_started", stages=names, health_port=port)
+        await asyncio.gather(*(r.run(stop) for r in runners))

@@ -1,0 +1,1 @@
+"""Operator tools: dead letters, the audit, the demo and its seed data."""

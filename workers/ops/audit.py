@@ -1,0 +1,185 @@
+"""The audit: every money invariant that applies so far (FIELD-NOTES section 4).
+
+Each check is one SQL query that returns the offending rows; a clean database returns none.
+"""
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from infra.settings import Settings
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    what: str
+    count_sql: str  # how many things were checked
+    violations_sql: str  # offending rows
+
+
+CHECKS = [
+    Check(
+        "money_conserved_per_currency",
+        "the balances of all accounts sum to zero per currency (every entry has two sides)",
+        "SELECT count(DISTINCT currency) FROM accounts",
+        """SELECT currency, sum(total) AS sum_total FROM accounts
+             GROUP BY currency HAVING sum(total) <> 0""",
+    ),
+    Check(
+        "entries_match_account_currency",
+        "every ledger entry is in the currency of both its accounts",
+        "SELECT count(*) FROM ledger_entries",
+        """SELECT e.entry_id, e.currency, d.currency AS debit_currency,
+                    c.currency AS credit_currency
+             FROM ledger_entries e JOIN accounts d ON d.account_id = e.debit_account_id
+             JOIN accounts c ON c.account_id = e.credit_account_id
+             WHERE e.currency <> d.currency OR e.currency <> c.currency""",
+    ),
+    Check(
+        "balance_equals_replayed_entries",
+        "each account's total equals its credits minus its debits",
+        "SELECT count(*) FROM accounts",
+        """SELECT a.account_id, a.total,
+                    coalesce(c.s, 0) - coalesce(d.s, 0) AS replayed
+             FROM accounts a
+             LEFT JOIN (SELECT credit_account_id AS id, sum(amount) s FROM ledger_entries
+                        GROUP BY 1) c ON c.id = a.account_id
+             LEFT JOIN (SELECT debit_account_id AS id, sum(amount) s FROM ledger_entries
+                        GROUP BY 1) d ON d.id = a.account_id
+             WHERE a.total <> coalesce(c.s, 0) - coalesce(d.s, 0)""",
+    ),
+    Check(
+        "total_is_available_plus_frozen",
+        "total = available + frozen",
+        "SELECT count(*) FROM accounts",
+        """SELECT account_id, total, available, frozen FROM accounts
+             WHERE total <> available + frozen""",
+    ),
+    Check(
+        "no_negative_balance",
+        "available >= 0 except outside-world accounts",
+        "SELECT count(*) FROM accounts",
+        """SELECT account_id, available FROM accounts
+             WHERE available < 0 AND NOT may_go_negative""",
+    ),
+    Check(
+        "frozen_equals_open_holds",
+        "each account's frozen equals the sum of its open holds",
+        "SELECT count(*) FROM accounts",
+        """SELECT a.account_id, a.frozen, coalesce(h.s, 0) AS open_holds FROM accounts a
+             LEFT JOIN (SELECT account_id, sum(amount) s FROM fund_holds WHERE state = 'held'
+                        GROUP BY 1) h ON h.account_id = a.account_id
+             WHERE a.frozen <> coalesce(h.s, 0)""",
+    ),
+    Check(
+        "holds_resolved_consistently",
+        "a confirmed hold confirmed exactly what it held; a cancelled one nothing",
+        "SELECT count(*) FROM fund_holds",
+        """SELECT order_id, account_id, state, amount, confirmed_amount FROM fund_holds
+             WHERE confirmed_amount > amount
+                OR (state = 'confirmed' AND confirmed_amount <> amount)
+                OR (state IN ('held', 'cancelled') AND confirmed_amount <> 0)""",
+    ),
+    Check(
+        "tcc_never_both_confirmed_and_cancelled",
+        "no branch has both an applied Confirm and a Cancel",
+        "SELECT count(DISTINCT (gid, branch)) FROM tcc_barrier",
+        """SELECT gid, branch FROM tcc_barrier WHERE phase IN ('confirm', 'cancel')
+             GROUP BY gid, branch HAVING count(*) > 1""",
+    ),
+    Check(
+        "settled_orders_posted_once",
+        "each settled order has exactly one purchase posting whose merchant and fee legs "
+        "add up to the transaction total",
+        "SELECT count(*) FROM orders WHERE state = 'settled'",
+        """SELECT o.order_id, t.total, count(DISTINCT l.ledger_txn_id) AS postings,
+                    coalesce(sum(e.amount) FILTER (WHERE e.leg LIKE 'merchant:%'
+                                                   OR e.leg LIKE 'fee:%'), 0) AS paid_out
+             FROM orders o JOIN transactions t USING (order_id)
+             LEFT JOIN ledger_transactions l ON l.order_id = o.order_id AND l.kind = 'purchase'
+             LEFT JOIN ledger_entries e ON e.ledger_txn_id = l.ledger_txn_id
+             WHERE o.state = 'settled'
+             GROUP BY o.order_id, t.total
+             HAVING count(DISTINCT l.ledger_txn_id) <> 1
+                 OR coalesce(sum(e.amount) FILTER (WHERE e.leg LIKE 'merchant:%'
+                                                   OR e.leg LIKE 'fee:%'), 0) <> t.total""",
+    ),
+    Check(
+        "cancelled_orders_hold_nothing",
+        "a cancelled order has no posting, no open fund hold and no held stock",
+        "SELECT count(*) FROM orders WHERE state = 'cancelled'",
+        """SELECT o.order_id FROM orders o WHERE o.state = 'cancelled' AND (
+                 EXISTS (SELECT 1 FROM ledger_transactions l WHERE l.order_id = o.order_id
+                         AND l.kind = 'purchase')
+              OR EXISTS (SELECT 1 FROM fund_holds h WHERE h.order_id = o.order_id
+                         AND h.state <> 'cancelled')
+              OR EXISTS (SELECT 1 FROM stock_holds s WHERE s.order_id = o.order_id
+                         AND s.state <> 'released'))""",
+    ),
+    Check(
+        "stock_held_equals_open_holds",
+        "each SKU's held stock equals its open stock holds",
+        "SELECT count(*) FROM stock",
+        """SELECT s.sku_id, s.held, coalesce(h.q, 0) AS open_holds FROM stock s
+             LEFT JOIN (SELECT sku_id, sum(quantity) q FROM stock_holds WHERE state = 'held'
+                        GROUP BY 1) h ON h.sku_id = s.sku_id
+             WHERE s.held <> coalesce(h.q, 0)""",
+    ),
+    Check(
+        "transaction_details_sum_to_total",
+        "a transaction's per-merchant lines add up to its total",
+        "SELECT count(*) FROM transactions",
+        """SELECT t.transaction_id, t.total, coalesce(sum(d.amount), 0) AS lines
+             FROM transactions t LEFT JOIN transaction_details d USING (transaction_id)
+             GROUP BY t.transaction_id, t.total HAVING t.total <> coalesce(sum(d.amount), 0)""",
+    ),
+    Check(
+        "one_effect_per_event",
+        "each output event was stored once (derived ids) and each inbox row is unique",
+        "SELECT count(*) FROM outbox",
+        """SELECT event_id, count(*) FROM outbox GROUP BY event_id HAVING count(*) > 1""",
+    ),
+]
+
+
+async def run_audit(conn: asyncpg.Connection) -> dict[str, Any]:
+    violations: list[dict[str, Any]] = []
+    checked: dict[str, int] = {}
+    # One snapshot for every check, so a pipeline still running cannot fake a violation.
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        for check in CHECKS:
+            checked[check.name] = int(await conn.fetchval(check.count_sql) or 0)
+            for row in await conn.fetch(check.violations_sql + " LIMIT 50"):
+                violations.append(
+                    {
+                        "check": check.name,
+                        "rule": check.what,
+                        "row": {k: _plain(v) for k, v in dict(row).items()},
+                    }
+                )
+    return {"ok": not violations, "violations": violations, "checked": checked}
+
+
+def _plain(value: Any) -> Any:
+    return value if isinstance(value, (int, str, bool, type(None))) else str(value)
+
+
+async def main_audit(settings: Settings, *, as_json: bool) -> int:
+    conn = await asyncpg.connect(settings.dsn)
+    try:
+        report = await run_audit(conn)
+    finally:
+        await conn.close()
+    if as_json:
+        print(json.dumps(report, indent=2))
+    else:
+        for name, n in report["checked"].items():
+            bad = [v for v in report["violations"] if v["check"] == name]
+            print(f"{'FAIL' if bad else 'ok  '} {name} ({n} checked)")
+            for v in bad:
+                print(f"       {v['row']}")
+        print("audit clean" if report["ok"] else f"{len(report['violations'])} violation(s)")
+    return 0 if report["ok"] else 1
