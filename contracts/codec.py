@@ -6,7 +6,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from contracts.envelope import Envelope
-from contracts.topics import BY_NAME
+from contracts.topics import by_name
 
 
 class ContractError(ValueError):
@@ -32,7 +32,8 @@ def _describe(exc: ValidationError) -> str:
 
 def decode(topic: str, raw: bytes | None) -> Envelope:
     """Parse a message from `topic`, refusing anything the topic's contract does not allow."""
-    if topic not in BY_NAME:
+    registered = by_name(topic)
+    if registered is None:
         raise ContractError("unknown_topic", f"no contract for topic {topic!r}")
     if not raw:
         raise ContractError("empty_message", "message has no value")
@@ -44,7 +45,7 @@ def decode(topic: str, raw: bytes | None) -> Envelope:
         raise ContractError("not_json", f"value is not UTF-8 JSON: {exc}") from exc
     if not isinstance(doc, dict):
         raise ContractError("not_an_object", "value must be a JSON object")
-    kinds = {cls.type_name(): cls for cls in BY_NAME[topic].events}
+    kinds = {cls.type_name(): cls for cls in registered.events}
     event_type = doc.get("event_type")
     if not isinstance(event_type, str) or event_type not in kinds:
         raise ContractError(

@@ -4,6 +4,7 @@ Every topic is keyed by the order id (the envelope's correlation_id), so all of 
 events land on one partition and are consumed in order.
 """
 
+import os
 from dataclasses import dataclass
 
 from contracts.envelope import Envelope
@@ -20,14 +21,25 @@ from contracts.events.payments import PaymentFailed, PaymentNeedsReview, Payment
 
 DLQ_SUFFIX = ".dlq"
 PARTITION_KEY = "correlation_id"
+DEFAULT_NAMESPACE = "payflow"
+
+
+def namespace() -> str:
+    """Topic names start with PAYFLOW_TOPIC_NAMESPACE (default "payflow"), so several
+    environments (or test sessions) can share one Kafka cluster without seeing each other."""
+    return os.environ.get("PAYFLOW_TOPIC_NAMESPACE") or DEFAULT_NAMESPACE
 
 
 @dataclass(frozen=True)
 class Topic:
-    name: str
+    base: str
     events: tuple[type[Envelope], ...]
     description: str
     consumed_by: str | None  # the payflow stage that consumes it, if any
+
+    @property
+    def name(self) -> str:
+        return f"{namespace()}.{self.base}"
 
     @property
     def dlq(self) -> str:
@@ -35,31 +47,31 @@ class Topic:
 
 
 ORDERS_SUBMITTED = Topic(
-    "payflow.orders.submitted", (OrderSubmitted,), "Orders from upstream shops.", "order_build"
+    "orders.submitted", (OrderSubmitted,), "Orders from upstream shops.", "order_build"
 )
 ORDERS_BUILT = Topic(
-    "payflow.orders.built", (OrderBuilt,), "Priced and split orders, stock held.", "fund_freeze"
+    "orders.built", (OrderBuilt,), "Priced and split orders, stock held.", "fund_freeze"
 )
 FUNDS_FROZEN = Topic(
-    "payflow.funds.frozen",
+    "funds.frozen",
     (FundsFrozen,),
     "Wallet part frozen, pending payment.",
     "gateway_request",
 )
 GATEWAY_CALLBACKS = Topic(
-    "payflow.gateway.callbacks",
+    "gateway.callbacks",
     (GatewayCallbackReceived,),
     "Raw, unverified gateway callbacks.",
     "callback_handling",
 )
 PAYMENTS_DECIDED = Topic(
-    "payflow.payments.decided",
+    "payments.decided",
     (PaymentSucceeded, PaymentFailed, PaymentNeedsReview),
     "The decision on each payment.",
     "settlement",
 )
 ORDERS_OUTCOMES = Topic(
-    "payflow.orders.outcomes",
+    "orders.outcomes",
     (OrderSettled, OrderCancelled, OrderRejected, OrderManualReview),
     "Final outcome of each order, for upstream systems.",
     None,
@@ -73,7 +85,10 @@ TOPICS: tuple[Topic, ...] = (
     PAYMENTS_DECIDED,
     ORDERS_OUTCOMES,
 )
-BY_NAME: dict[str, Topic] = {t.name: t for t in TOPICS}
+
+
+def by_name(name: str) -> Topic | None:
+    return next((t for t in TOPICS if t.name == name), None)
 
 
 def topic_for(event: type[Envelope]) -> Topic:

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     # Total retry budget for one batch; must stay well below max_poll_interval_ms.
     retry_budget_s: float = 30.0
     max_poll_interval_ms: int = 300_000
+    # How long before a dead consumer's partitions move to a live one.
+    session_timeout_ms: int = 10_000
     batch_max_records: int = 200
 
     log_level: str = "INFO"

@@ -131,13 +131,17 @@ async def test_callbacks_reach_kafka_signed_and_decodable() -> None:
             created: dict[str, Any] = {}
             for body in (plain, twice):
                 key = f"idem-{body['payment_id']}"
-                async with http.post(f"{url}/v1/payments", json=body,
-                                     headers={"Idempotency-Key": key}) as resp:
+                async with http.post(
+                    f"{url}/v1/payments", json=body, headers={"Idempotency-Key": key}
+                ) as resp:
                     assert resp.status == 201, await resp.text()
                     created[str(body["order_id"])] = await resp.json()
             # A client retry: replayed, and no second callback (checked below).
-            async with http.post(f"{url}/v1/payments", json=plain,
-                                 headers={"Idempotency-Key": f"idem-{plain['payment_id']}"}) as resp:
+            async with http.post(
+                f"{url}/v1/payments",
+                json=plain,
+                headers={"Idempotency-Key": f"idem-{plain['payment_id']}"},
+            ) as resp:
                 assert resp.status == 200
                 assert resp.headers["Idempotent-Replayed"] == "true"
             await collect(consumer, got, 30, want)

@@ -19,7 +19,7 @@ class Children:
     log_dir: Path
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
-    def start(self, name: str, *args: str) -> None:
+    def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_dir / f"{name}.log", "ab")
         self.procs.append(
@@ -27,7 +27,7 @@ class Children:
                 [sys.executable, "-m", "workers.cli.main", *args],
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env=os.environ.copy(),
+                env=os.environ | (env or {}),
                 start_new_session=True,
             )
         )

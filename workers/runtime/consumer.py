@@ -23,9 +23,11 @@ from tenacity import (
 )
 
 from infra.settings import Settings
+from contracts.topics import namespace
 from workers.runtime import metrics
 from workers.runtime.batch import run_batch
 from workers.runtime.errors import is_transient
+from workers.runtime.faults import crash_point
 from workers.runtime.health import Health
 from workers.runtime.kafka import make_consumer
 from workers.runtime.publisher import publish
@@ -66,7 +68,7 @@ class StageRunner:
     async def run(self, stop: asyncio.Event) -> None:
         consumer = make_consumer(
             self.settings,
-            group_id=f"payflow.{self.stage.name}",
+            group_id=f"{namespace()}.{self.stage.name}",
             client_id=f"payflow-{self.stage.name}",
         )
         consumer.subscribe([self.stage.consumes.name], listener=_CommitOnRevoke(self._lock))
@@ -123,7 +125,9 @@ class StageRunner:
                     metrics.RETRIED.labels(name).inc()
                     log.warning("batch_retry", stage=name, attempt=n)
                 result = await run_batch(self.pool, self.stage, records, n)
+                crash_point("after_commit", name)
                 await publish(self.producer, self.pool, result.messages)
+                crash_point("after_publish", name)
         metrics.PROCESSED.labels(name).inc(result.processed)
         metrics.DUPLICATES.labels(name).inc(result.duplicates)
         metrics.PUBLISHED.labels(name).inc(len(result.messages) - len(result.dead))

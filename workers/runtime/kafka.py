@@ -28,7 +28,7 @@ def make_consumer(settings: Settings, group_id: str, client_id: str) -> AIOKafka
         auto_offset_reset="earliest",
         max_poll_interval_ms=settings.max_poll_interval_ms,
         max_poll_records=settings.batch_max_records,
-        session_timeout_ms=30_000,
-        heartbeat_interval_ms=3_000,
+        session_timeout_ms=settings.session_timeout_ms,
+        heartbeat_interval_ms=max(1_000, settings.session_timeout_ms // 5),
         isolation_level="read_committed",
     )

@@ -17,9 +17,14 @@ from contracts.topics import (
 )
 
 DLQ_HEADERS = (
-    "payflow-dlq-reason", "payflow-dlq-detail", "payflow-dlq-source-topic",
-    "payflow-dlq-source-partition", "payflow-dlq-source-offset", "payflow-dlq-failed-at",
-    "payflow-dlq-attempts", "payflow-dlq-stage",
+    "payflow-dlq-reason",
+    "payflow-dlq-detail",
+    "payflow-dlq-source-topic",
+    "payflow-dlq-source-partition",
+    "payflow-dlq-source-offset",
+    "payflow-dlq-failed-at",
+    "payflow-dlq-attempts",
+    "payflow-dlq-stage",
 )
 
 
@@ -63,7 +68,9 @@ def test_header(doc: dict[str, Any]) -> None:
     assert doc["info"]["title"] == "payflow"
     assert doc["info"]["version"] == version
     assert doc["servers"]["local"] == {
-        "host": "127.0.0.1:19092", "protocol": "kafka", "description": "Local development broker."
+        "host": "127.0.0.1:19092",
+        "protocol": "kafka",
+        "description": "Local development broker.",
     }
 
 

@@ -73,7 +73,8 @@ submitted_payloads = st.builds(
     currency=currencies,
     items=st.lists(
         st.builds(OrderLine, sku_id=identifiers, quantity=st.integers(1, 10_000)),
-        min_size=1, max_size=8,
+        min_size=1,
+        max_size=8,
     ),
     coupon_codes=st.lists(identifiers, max_size=5),
     payment_preference=st.sampled_from(["wallet_first", "wallet_only", "gateway_only"]),
@@ -95,8 +96,13 @@ def test_order_submitted_round_trips(
     cause: uuid.UUID | None,
 ) -> None:
     event = OrderSubmitted(
-        event_id=event_id, event_type="order.submitted", schema_version=1, occurred_at=at,
-        correlation_id=payload.order_id, causation_id=cause, idempotency_key=key,
+        event_id=event_id,
+        event_type="order.submitted",
+        schema_version=1,
+        occurred_at=at,
+        correlation_id=payload.order_id,
+        causation_id=cause,
+        idempotency_key=key,
         payload=payload,
     )
     again = decode("payflow.orders.submitted", encode(event))

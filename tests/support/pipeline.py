@@ -1,0 +1,68 @@
+"""Helpers for tests that run the real workers as processes."""
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+
+from contracts.codec import encode
+from contracts.envelope import Envelope
+from contracts.topics import topic_for
+from infra.settings import Settings
+from workers.ops import seed
+from workers.ops.processes import Children
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], timeout_s: float = 60.0, what: str = "condition"
+) -> None:
+    """Poll until `check` holds (outcomes, not timings, are what tests assert)."""
+    deadline = time.monotonic() + timeout_s
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not hold within {timeout_s:.0f} s")
+        await asyncio.sleep(0.2)
+
+
+@asynccontextmanager
+async def simulator(
+    settings: Settings, env: dict[str, str] | None = None
+) -> AsyncIterator[Children]:
+    children = Children(settings.state_dir / "logs" / "tests")
+    children.start("test-gateway-simulator", "run", "gateway-simulator", env=env)
+    try:
+        yield children
+    finally:
+        await children.stop()
+
+
+def start_workers(children: Children, env: dict[str, str] | None = None) -> None:
+    children.start("test-workers", "run", "all", env=env)
+
+
+async def seed_catalogue(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        await seed.seed_catalogue(conn)
+
+
+async def fund_wallet(pool: asyncpg.Pool, buyer: str, amount: int, key: str) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        await seed.top_up(conn, buyer, amount, key)
+
+
+async def publish(producer: AIOKafkaProducer, event: Envelope) -> None:
+    await producer.send_and_wait(
+        topic_for(type(event)).name, encode(event), key=event.correlation_id.encode()
+    )
+
+
+async def order_state(pool: asyncpg.Pool, order_id: str) -> str | None:
+    state: str | None = await pool.fetchval(
+        """SELECT state FROM orders WHERE order_id = $1
+           UNION ALL SELECT 'rejected' FROM order_rejections WHERE order_id = $1""",
+        order_id,
+    )
+    return state
