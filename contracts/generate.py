@@ -24,6 +24,8 @@ from contracts.envelope import Envelope, derived_event_id
 from contracts.money import CURRENCY_EXPONENTS, _known_currency
 from contracts.signing import sign
 from contracts.topics import (
+    DEFAULT_NAMESPACE,
+    DLQ_SUFFIX,
     GATEWAY_CALLBACKS,
     ORDERS_OUTCOMES,
     ORDERS_SUBMITTED,
@@ -43,24 +45,48 @@ JsonDict = dict[str, Any]
 
 # Who publishes where, seen from an upstream system (a shop or a payment gateway).
 UPSTREAM_ACTIONS: dict[str, str] = {
-    ORDERS_SUBMITTED.name: "send",
-    GATEWAY_CALLBACKS.name: "send",
-    ORDERS_OUTCOMES.name: "receive",
+    ORDERS_SUBMITTED.base: "send",
+    GATEWAY_CALLBACKS.base: "send",
+    ORDERS_OUTCOMES.base: "receive",
 }
 
+
+def published_name(topic: Topic) -> str:
+    """The name the documents give a topic: always in the default namespace, whatever
+    PAYFLOW_TOPIC_NAMESPACE says, so the output does not depend on the environment."""
+    return f"{DEFAULT_NAMESPACE}.{topic.base}"
+
+
+def published_dlq(topic: Topic) -> str:
+    return published_name(topic) + DLQ_SUFFIX
+
+
 DLQ_HEADERS: tuple[tuple[str, str, JsonDict], ...] = (
-    ("payflow-dlq-reason", "Stable, machine-readable reason code, e.g. a codec refusal "
-     "(not_json, not_an_object, empty_message, unknown_event_type, "
-     "unsupported_schema_version, invalid_event) or a stage's own code.", {}),
+    (
+        "payflow-dlq-reason",
+        "Stable, machine-readable reason code, e.g. a codec refusal "
+        "(not_json, not_an_object, empty_message, unknown_event_type, "
+        "unsupported_schema_version, invalid_event) or a stage's own code.",
+        {},
+    ),
     ("payflow-dlq-detail", "Human-readable detail; names the offending field.", {}),
     ("payflow-dlq-source-topic", "Topic the message was read from.", {}),
-    ("payflow-dlq-source-partition", "Partition it was read from (decimal).",
-     {"pattern": "^[0-9]+$"}),
+    (
+        "payflow-dlq-source-partition",
+        "Partition it was read from (decimal).",
+        {"pattern": "^[0-9]+$"},
+    ),
     ("payflow-dlq-source-offset", "Offset it was read at (decimal).", {"pattern": "^[0-9]+$"}),
-    ("payflow-dlq-failed-at", "When it was dead-lettered (ISO 8601 with offset).",
-     {"format": "date-time"}),
-    ("payflow-dlq-attempts", "How many times processing was attempted (decimal).",
-     {"pattern": "^[1-9][0-9]*$"}),
+    (
+        "payflow-dlq-failed-at",
+        "When it was dead-lettered (ISO 8601 with offset).",
+        {"format": "date-time"},
+    ),
+    (
+        "payflow-dlq-attempts",
+        "How many times processing was attempted (decimal).",
+        {"pattern": "^[1-9][0-9]*$"},
+    ),
     ("payflow-dlq-stage", "The payflow stage that refused it (e.g. order_build).", {}),
 )
 
@@ -68,8 +94,7 @@ ENVELOPE_FIELD_DOCS: dict[str, str] = {
     "event_id": "Unique per event (UUID). A redelivered event keeps its event_id.",
     "event_type": "Names the event; a topic accepts only the event types listed for it.",
     "schema_version": "Version of this event's schema; only the listed versions are accepted.",
-    "occurred_at": "RFC 3339 / ISO 8601 date-time WITH a timezone offset; naive times are "
-    "refused.",
+    "occurred_at": "RFC 3339 / ISO 8601 date-time WITH a timezone offset; naive times are refused.",
     "idempotency_key": "Same key = same business request: republishing an order with the same "
     "key is safe and is processed once.",
 }
@@ -82,7 +107,9 @@ AMOUNT_DOC = (
 class _PayflowJsonSchema(GenerateJsonSchema):
     """Adds the accepted ISO 4217 codes to every currency field."""
 
-    def function_after_schema(self, schema: core_schema.AfterValidatorFunctionSchema) -> JsonSchemaValue:
+    def function_after_schema(
+        self, schema: core_schema.AfterValidatorFunctionSchema
+    ) -> JsonSchemaValue:
         out = super().function_after_schema(schema)
         if schema["function"]["function"] is _known_currency:
             out["enum"] = sorted(CURRENCY_EXPONENTS)
@@ -95,7 +122,7 @@ def events() -> list[tuple[Topic, type[Envelope]]]:
 
 def describe(topic: Topic, cls: type[Envelope]) -> str:
     doc = " ".join((cls.__doc__ or topic.description).split())
-    return f"{doc} Carried on {topic.name}, keyed by the order id ({PARTITION_KEY})."
+    return f"{doc} Carried on {published_name(topic)}, keyed by the order id ({PARTITION_KEY})."
 
 
 # --- examples (fixed values, so the output is stable) ---------------------------------------
@@ -115,82 +142,185 @@ def _envelope(event_type: str, payload: JsonDict, cause: JsonDict | None) -> Jso
         event_id = str(derived_event_id(cause["event_id"], event_type))
         key = f"{cause['idempotency_key']}/{event_type}"
     return {
-        "event_id": event_id, "event_type": event_type, "schema_version": 1, "occurred_at": _AT,
-        "correlation_id": _ORDER, "causation_id": cause["event_id"] if cause else None,
-        "idempotency_key": key, "payload": payload,
+        "event_id": event_id,
+        "event_type": event_type,
+        "schema_version": 1,
+        "occurred_at": _AT,
+        "correlation_id": _ORDER,
+        "causation_id": cause["event_id"] if cause else None,
+        "idempotency_key": key,
+        "payload": payload,
     }
 
 
 def _sub_orders() -> list[JsonDict]:
     def line(sku: str, qty: int, unit: int) -> JsonDict:
-        return {"sku_id": sku, "quantity": qty, "unit_price": _money(unit),
-                "line_total": _money(qty * unit)}
+        return {
+            "sku_id": sku,
+            "quantity": qty,
+            "unit_price": _money(unit),
+            "line_total": _money(qty * unit),
+        }
 
     return [
-        {"sub_order_id": "ord-1001-1", "merchant_id": "mer-1", "warehouse_id": "wh-ams",
-         "subtotal": _money(2500), "discount": _money(500), "amount": _money(2000),
-         "lines": [line("sku-red-mug", 2, 1250)]},
-        {"sub_order_id": "ord-1001-2", "merchant_id": "mer-2", "warehouse_id": "wh-ber",
-         "subtotal": _money(899), "discount": _money(0), "amount": _money(899),
-         "lines": [line("sku-tea-500g", 1, 899)]},
+        {
+            "sub_order_id": "ord-1001-1",
+            "merchant_id": "mer-1",
+            "warehouse_id": "wh-ams",
+            "subtotal": _money(2500),
+            "discount": _money(500),
+            "amount": _money(2000),
+            "lines": [line("sku-red-mug", 2, 1250)],
+        },
+        {
+            "sub_order_id": "ord-1001-2",
+            "merchant_id": "mer-2",
+            "warehouse_id": "wh-ber",
+            "subtotal": _money(899),
+            "discount": _money(0),
+            "amount": _money(899),
+            "lines": [line("sku-tea-500g", 1, 899)],
+        },
     ]
 
 
 def example_documents() -> dict[str, JsonDict]:
     """One valid JSON document per event type, as it travels on its topic."""
-    submitted = _envelope("order.submitted", {
-        "order_id": _ORDER, "buyer_id": "buyer-42", "currency": "EUR",
-        "items": [{"sku_id": "sku-red-mug", "quantity": 2}, {"sku_id": "sku-tea-500g", "quantity": 1}],
-        "coupon_codes": ["WELCOME5"], "payment_preference": "wallet_first",
-    }, None)
+    submitted = _envelope(
+        "order.submitted",
+        {
+            "order_id": _ORDER,
+            "buyer_id": "buyer-42",
+            "currency": "EUR",
+            "items": [
+                {"sku_id": "sku-red-mug", "quantity": 2},
+                {"sku_id": "sku-tea-500g", "quantity": 1},
+            ],
+            "coupon_codes": ["WELCOME5"],
+            "payment_preference": "wallet_first",
+        },
+        None,
+    )
     split = {"total": _money(2899), "wallet_part": _money(1000), "gateway_part": _money(1899)}
-    built = _envelope("order.built", {
-        "order_id": _ORDER, "buyer_id": "buyer-42", "payment_preference": "wallet_first",
-        "subtotal": _money(3399), "discount": _money(500), "total": _money(2899),
-        "sub_orders": _sub_orders(), "coupon_codes": ["WELCOME5"],
-    }, submitted)
-    frozen = _envelope("funds.frozen", {
-        "order_id": _ORDER, "transaction_id": "txn-1001", "buyer_id": "buyer-42", **split,
-        "hold_expires_at": "2025-01-15T10:15:00Z", "sub_orders": _sub_orders(),
-    }, built)
-    body = json.dumps({
-        "callback_id": "cb-9001", "gateway_ref": "acme-77", "payment_id": "pay-txn-1001",
-        "status": "succeeded", "amount": _money(1899), "failure_reason": None,
-        "occurred_at": "2025-01-15T10:01:00Z",
-    }, separators=(",", ":"))
-    callback = _envelope("gateway.callback_received", {
-        "provider": "acme-pay", "raw_body": body, "signature": sign(EXAMPLE_SECRET, body),
-        "received_at": "2025-01-15T10:01:01Z",
-    }, None) | {"event_id": "5c2a8e4f-1b3d-4f6a-9e7c-8d9b0a1c2e3f",
-                "idempotency_key": "acme-pay:cb-9001", "occurred_at": "2025-01-15T10:01:01Z"}
-    decision = {"order_id": _ORDER, "transaction_id": "txn-1001", "buyer_id": "buyer-42",
-                **split, "sub_orders": _sub_orders(), "gateway_ref": "acme-77",
-                "reason_code": None, "detail": None}
+    built = _envelope(
+        "order.built",
+        {
+            "order_id": _ORDER,
+            "buyer_id": "buyer-42",
+            "payment_preference": "wallet_first",
+            "subtotal": _money(3399),
+            "discount": _money(500),
+            "total": _money(2899),
+            "sub_orders": _sub_orders(),
+            "coupon_codes": ["WELCOME5"],
+        },
+        submitted,
+    )
+    frozen = _envelope(
+        "funds.frozen",
+        {
+            "order_id": _ORDER,
+            "transaction_id": "txn-1001",
+            "buyer_id": "buyer-42",
+            **split,
+            "hold_expires_at": "2025-01-15T10:15:00Z",
+            "sub_orders": _sub_orders(),
+        },
+        built,
+    )
+    body = json.dumps(
+        {
+            "callback_id": "cb-9001",
+            "gateway_ref": "acme-77",
+            "payment_id": "pay-txn-1001",
+            "status": "succeeded",
+            "amount": _money(1899),
+            "failure_reason": None,
+            "occurred_at": "2025-01-15T10:01:00Z",
+        },
+        separators=(",", ":"),
+    )
+    callback = _envelope(
+        "gateway.callback_received",
+        {
+            "provider": "acme-pay",
+            "raw_body": body,
+            "signature": sign(EXAMPLE_SECRET, body),
+            "received_at": "2025-01-15T10:01:01Z",
+        },
+        None,
+    ) | {
+        "event_id": "5c2a8e4f-1b3d-4f6a-9e7c-8d9b0a1c2e3f",
+        "idempotency_key": "acme-pay:cb-9001",
+        "occurred_at": "2025-01-15T10:01:01Z",
+    }
+    decision = {
+        "order_id": _ORDER,
+        "transaction_id": "txn-1001",
+        "buyer_id": "buyer-42",
+        **split,
+        "gateway_ref": "acme-77",
+        "reason_code": None,
+        "detail": None,
+    }
     succeeded = _envelope("payment.succeeded", decision, frozen)
-    failed = _envelope("payment.failed", decision | {
-        "reason_code": "declined", "detail": "the gateway declined the payment"}, frozen)
-    review = _envelope("payment.needs_review", decision | {
-        "reason_code": "amount_mismatch", "detail": "gateway paid 1800 EUR, expected 1899 EUR",
-    }, frozen)
+    failed = _envelope(
+        "payment.failed",
+        decision | {"reason_code": "declined", "detail": "the gateway declined the payment"},
+        frozen,
+    )
+    review = _envelope(
+        "payment.needs_review",
+        decision
+        | {
+            "reason_code": "amount_mismatch",
+            "detail": "gateway paid 1800 EUR, expected 1899 EUR",
+        },
+        frozen,
+    )
 
     def payout(sub: str, merchant: str, gross: int, fee: int) -> JsonDict:
-        return {"sub_order_id": sub, "merchant_id": merchant, "gross": _money(gross),
-                "fee": _money(fee), "net": _money(gross - fee)}
+        return {
+            "sub_order_id": sub,
+            "merchant_id": merchant,
+            "gross": _money(gross),
+            "fee": _money(fee),
+            "net": _money(gross - fee),
+        }
 
-    settled = _envelope("order.settled", {
-        "order_id": _ORDER, "transaction_id": "txn-1001", **split,
-        "payouts": [payout("ord-1001-1", "mer-1", 2000, 12), payout("ord-1001-2", "mer-2", 899, 5)],
-    }, succeeded)
+    settled = _envelope(
+        "order.settled",
+        {
+            "order_id": _ORDER,
+            "transaction_id": "txn-1001",
+            **split,
+            "payouts": [
+                payout("ord-1001-1", "mer-1", 2000, 12),
+                payout("ord-1001-2", "mer-2", 899, 5),
+            ],
+        },
+        succeeded,
+    )
 
     def closed(stage: str, code: str, detail: str) -> JsonDict:
         return {"order_id": _ORDER, "stage": stage, "reason_code": code, "detail": detail}
 
     docs = [
-        submitted, built, frozen, callback, succeeded, failed, review, settled,
+        submitted,
+        built,
+        frozen,
+        callback,
+        succeeded,
+        failed,
+        review,
+        settled,
         _envelope("order.cancelled", closed("callback", "declined", "payment declined"), failed),
-        _envelope("order.rejected", closed("order_build", "unknown_sku", "sku-tea-500g"), submitted),
-        _envelope("order.manual_review", closed("callback", "amount_mismatch", "1800 != 1899"),
-                  review),
+        _envelope(
+            "order.rejected", closed("order_build", "unknown_sku", "sku-tea-500g"), submitted
+        ),
+        _envelope(
+            "order.manual_review", closed("callback", "amount_mismatch", "1800 != 1899"), review
+        ),
     ]
     return {d["event_type"]: d for d in docs}
 
@@ -206,12 +336,18 @@ def event_schema(topic: Topic, cls: type[Envelope], example: JsonDict) -> JsonDi
     for name, doc in ENVELOPE_FIELD_DOCS.items():
         props[name]["description"] = doc
     # decode() dispatches on event_type, so it is required even though the model defaults it.
-    schema["required"] = [f for f in cls.model_fields if f in schema["required"] or f == "event_type"]
+    schema["required"] = [
+        f for f in cls.model_fields if f in schema["required"] or f == "event_type"
+    ]
     money = schema.get("$defs", {}).get("Money")
     if money is not None:
         money["properties"]["amount"]["description"] = AMOUNT_DOC
-    head = {"$schema": DIALECT, "$id": f"urn:payflow:schema:{cls.type_name()}",
-            "title": f"{cls.__name__} ({cls.type_name()})", "description": describe(topic, cls)}
+    head = {
+        "$schema": DIALECT,
+        "$id": f"urn:payflow:schema:{cls.type_name()}",
+        "title": f"{cls.__name__} ({cls.type_name()})",
+        "description": describe(topic, cls),
+    }
     return schema | head | {"examples": [example]}
 
 
@@ -233,14 +369,16 @@ def event_schemas() -> dict[str, JsonDict]:
 
 
 def channel_id(topic_name: str) -> str:
-    words = topic_name.removeprefix("payflow.").replace("_", ".").split(".")
+    words = topic_name.removeprefix(f"{DEFAULT_NAMESPACE}.").replace("_", ".").split(".")
     return words[0] + "".join(w.capitalize() for w in words[1:])
 
 
 def rewrite_refs(node: Any) -> Any:
     if isinstance(node, dict):
-        return {k: (v.replace("#/$defs/", "#/components/schemas/") if k == "$ref" else
-                    rewrite_refs(v)) for k, v in sorted(node.items())}
+        return {
+            k: (v.replace("#/$defs/", "#/components/schemas/") if k == "$ref" else rewrite_refs(v))
+            for k, v in sorted(node.items())
+        }
     if isinstance(node, list):
         return [rewrite_refs(v) for v in node]
     return node
@@ -248,7 +386,9 @@ def rewrite_refs(node: Any) -> Any:
 
 # Inline, not a $ref: the kafka binding's JSON Schema (oneOf Reference | Schema) rejects a $ref.
 KEY_SCHEMA: JsonDict = {
-    "type": "string", "minLength": 1, "maxLength": 64,
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 64,
     "pattern": "^[A-Za-z0-9][A-Za-z0-9._:\\-]*$",
     "description": f"The order id ({PARTITION_KEY}), UTF-8: all of one order's events share it.",
 }
@@ -269,24 +409,29 @@ def _components_schemas(schemas: dict[str, JsonDict]) -> JsonDict:
 
 
 def _dead_letter_message() -> JsonDict:
-    headers = {name: {"type": "string", "description": doc, **extra}
-               for name, doc, extra in DLQ_HEADERS}
+    headers = {
+        name: {"type": "string", "description": doc, **extra} for name, doc, extra in DLQ_HEADERS
+    }
     return {
-        "name": "dead_letter", "title": "Dead letter",
+        "name": "dead_letter",
+        "title": "Dead letter",
         "summary": "A message a payflow stage could not process, unchanged, with the reason.",
         "contentType": "application/octet-stream",
         "headers": {"type": "object", "required": list(headers), "properties": headers},
-        "payload": {"description": "The original message value, byte for byte. It may be "
-                    "invalid JSON or violate the source topic's contract: that is why it is here."},
+        "payload": {
+            "description": "The original message value, byte for byte. It may be "
+            "invalid JSON or violate the source topic's contract: that is why it is here."
+        },
         "bindings": {"kafka": {"key": KEY_SCHEMA, "bindingVersion": KAFKA_BINDING}},
     }
 
 
 def _dlq_description(topic: Topic) -> str:
     lines = [
-        f"Dead letters of {topic.name}: messages the {topic.consumed_by} stage refused or could "
+        f"Dead letters of {published_name(topic)}: messages the {topic.consumed_by} stage refused or could "
         "not process after retries. The value and key are the original ones; these headers "
-        "(UTF-8 strings) say why:", "",
+        "(UTF-8 strings) say why:",
+        "",
     ]
     lines += [f"- `{name}`: {doc}" for name, doc, _ in DLQ_HEADERS]
     return "\n".join(lines) + "\n"
@@ -305,9 +450,11 @@ def _channel_description(topic: Topic) -> str:
 
 
 def _operation(topic: Topic, cid: str, action: str, tag: str, summary: str) -> JsonDict:
-    messages = (["DeadLetter"] if tag == "dead-letter" else [c.__name__ for c in topic.events])
+    messages = ["DeadLetter"] if tag == "dead-letter" else [c.__name__ for c in topic.events]
     return {
-        "action": action, "channel": {"$ref": f"#/channels/{cid}"}, "summary": summary,
+        "action": action,
+        "channel": {"$ref": f"#/channels/{cid}"},
+        "summary": summary,
         "tags": [{"name": tag}],
         "messages": [{"$ref": f"#/channels/{cid}/messages/{m}"} for m in messages],
     }
@@ -317,34 +464,49 @@ def _channels_and_operations() -> tuple[JsonDict, JsonDict]:
     channels: JsonDict = {}
     operations: JsonDict = {}
     for topic in TOPICS:
-        cid = channel_id(topic.name)
+        name = published_name(topic)
+        cid = channel_id(name)
         channels[cid] = {
-            "address": topic.name, "title": topic.name,
+            "address": name,
+            "title": name,
             "description": _channel_description(topic),
-            "messages": {c.__name__: {"$ref": f"#/components/messages/{c.__name__}"}
-                         for c in topic.events},
+            "messages": {
+                c.__name__: {"$ref": f"#/components/messages/{c.__name__}"} for c in topic.events
+            },
         }
-        action = UPSTREAM_ACTIONS.get(topic.name)
+        action = UPSTREAM_ACTIONS.get(topic.base)
         if action == "send":
             operations[f"send{cid[0].upper()}{cid[1:]}"] = _operation(
-                topic, cid, "send", "upstream", f"Upstream systems publish to {topic.name}.")
+                topic, cid, "send", "upstream", f"Upstream systems publish to {name}."
+            )
         elif action == "receive":
             operations[f"receive{cid[0].upper()}{cid[1:]}"] = _operation(
-                topic, cid, "receive", "upstream", f"Upstream systems consume {topic.name}.")
+                topic, cid, "receive", "upstream", f"Upstream systems consume {name}."
+            )
         else:
             operations[f"observe{cid[0].upper()}{cid[1:]}"] = _operation(
-                topic, cid, "receive", "internal",
+                topic,
+                cid,
+                "receive",
+                "internal",
                 f"Internal: published and consumed by payflow ({topic.consumed_by}); "
-                "may be read for diagnostics, never published to from outside.")
+                "may be read for diagnostics, never published to from outside.",
+            )
         if topic.consumed_by:
             dlq = cid + "Dlq"
             channels[dlq] = {
-                "address": topic.dlq, "title": topic.dlq, "description": _dlq_description(topic),
+                "address": published_dlq(topic),
+                "title": published_dlq(topic),
+                "description": _dlq_description(topic),
                 "messages": {"DeadLetter": {"$ref": "#/components/messages/DeadLetter"}},
             }
             operations[f"receive{dlq[0].upper()}{dlq[1:]}"] = _operation(
-                topic, dlq, "receive", "dead-letter",
-                f"Operators and upstream owners read why a message on {topic.name} was refused.")
+                topic,
+                dlq,
+                "receive",
+                "dead-letter",
+                f"Operators and upstream owners read why a message on {name} was refused.",
+            )
     return channels, operations
 
 
@@ -352,7 +514,8 @@ INFO_DESCRIPTION = """\
 Message contracts of payflow, a Kafka + Postgres payment engine. Operations are written from
 the point of view of an upstream system: shops send to payflow.orders.submitted, payment
 gateways send to payflow.gateway.callbacks, and both receive payflow.orders.outcomes. The
-other topics are internal to payflow and tagged as such.
+other topics are internal to payflow and tagged as such. Topic names are shown in the default
+namespace "payflow"; an environment may use another prefix (PAYFLOW_TOPIC_NAMESPACE).
 
 Every message value is one JSON object, an envelope: event_id (UUID, unique per event),
 event_type, schema_version, occurred_at (ISO 8601 with a timezone offset), correlation_id
@@ -377,7 +540,9 @@ def asyncapi_document(schemas: dict[str, JsonDict]) -> JsonDict:
     messages: JsonDict = {"DeadLetter": _dead_letter_message()}
     for topic, cls in events():
         messages[cls.__name__] = {
-            "name": cls.type_name(), "title": cls.__name__, "summary": describe(topic, cls),
+            "name": cls.type_name(),
+            "title": cls.__name__,
+            "summary": describe(topic, cls),
             "contentType": "application/json",
             "correlationId": {"$ref": "#/components/correlationIds/OrderId"},
             "payload": {"$ref": f"#/components/schemas/{cls.__name__}"},
@@ -387,16 +552,24 @@ def asyncapi_document(schemas: dict[str, JsonDict]) -> JsonDict:
         "asyncapi": "3.0.0",
         "info": {"title": "payflow", "version": version, "description": INFO_DESCRIPTION},
         "defaultContentType": "application/json",
-        "servers": {"local": {"host": "127.0.0.1:19092", "protocol": "kafka",
-                              "description": "Local development broker."}},
+        "servers": {
+            "local": {
+                "host": "127.0.0.1:19092",
+                "protocol": "kafka",
+                "description": "Local development broker.",
+            }
+        },
         "channels": channels,
         "operations": operations,
         "components": {
             "schemas": _components_schemas(schemas),
             "messages": dict(sorted(messages.items())),
-            "correlationIds": {"OrderId": {
-                "description": "The order id, shared by every event of one order.",
-                "location": f"$message.payload#/{PARTITION_KEY}"}},
+            "correlationIds": {
+                "OrderId": {
+                    "description": "The order id, shared by every event of one order.",
+                    "location": f"$message.payload#/{PARTITION_KEY}",
+                }
+            },
         },
     }
 
@@ -431,10 +604,16 @@ def render() -> dict[str, str]:
 
 def stale_files(root: Path, files: dict[str, str]) -> list[str]:
     """Generated files that are missing or differ on disk, and schema files no longer generated."""
-    stale = [rel for rel, text in files.items()
-             if not (root / rel).is_file() or (root / rel).read_text(encoding="utf-8") != text]
-    extra = [f"{SCHEMA_DIR}/{p.name}" for p in sorted((root / SCHEMA_DIR).glob("*.json"))
-             if f"{SCHEMA_DIR}/{p.name}" not in files]
+    stale = [
+        rel
+        for rel, text in files.items()
+        if not (root / rel).is_file() or (root / rel).read_text(encoding="utf-8") != text
+    ]
+    extra = [
+        f"{SCHEMA_DIR}/{p.name}"
+        for p in sorted((root / SCHEMA_DIR).glob("*.json"))
+        if f"{SCHEMA_DIR}/{p.name}" not in files
+    ]
     return stale + extra
 
 
@@ -451,15 +630,21 @@ def write(root: Path, files: dict[str, str]) -> list[str]:
 
 def main(argv: list[str] | None = None, root: Path = HERE) -> int:
     parser = argparse.ArgumentParser(prog="python -m contracts.generate", description=__doc__)
-    parser.add_argument("--check", action="store_true",
-                        help="do not write; exit 1 if any checked-in file is stale")
+    parser.add_argument(
+        "--check", action="store_true", help="do not write; exit 1 if any checked-in file is stale"
+    )
     args = parser.parse_args(argv)
     files = render()
     if args.check:
         stale = stale_files(root, files)
         if stale:
-            print("contract documents are stale (run `python -m contracts.generate` and review "
-                  "the diff):", *(f"  contracts/{rel}" for rel in stale), sep="\n", file=sys.stderr)
+            print(
+                "contract documents are stale (run `python -m contracts.generate` and review "
+                "the diff):",
+                *(f"  contracts/{rel}" for rel in stale),
+                sep="\n",
+                file=sys.stderr,
+            )
             return 1
         print(f"contract documents are up to date ({len(files)} files)")
         return 0

@@ -17,7 +17,12 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from contracts.events.orders import OrderLine, OrderSubmitted, OrderSubmittedPayload
+from contracts.events.orders import (
+    OrderLine,
+    OrderSubmitted,
+    OrderSubmittedPayload,
+    PaymentPreference,
+)
 from contracts.topics import ORDERS_OUTCOMES
 from infra.settings import Settings
 from tests.support.pipeline import (
@@ -49,7 +54,7 @@ async def test_killed_worker_completes_the_order_exactly_once(
     producer: AIOKafkaProducer,
     point: str,
     stage: str,
-    preference: str,
+    preference: PaymentPreference,
 ) -> None:
     await seed_catalogue(pool)
     buyer = f"buyer-crash-{uuid.uuid4().hex[:6]}"
@@ -68,7 +73,7 @@ async def test_killed_worker_completes_the_order_exactly_once(
             payment_preference=preference,
         ),
         idempotency_key=order_id,
-    )  # type: ignore[arg-type]
+    )
 
     async with simulator(services) as children:
         start_workers(children, env={"PAYFLOW_CRASH_AT": f"{point}:{stage}"})

@@ -30,7 +30,8 @@ def _order(order_id: str, **overrides: object) -> OrderSubmitted:
     return OrderSubmitted.new(order_id, payload, idempotency_key=order_id)
 
 
-async def _dead_letters(settings: Settings, n: int) -> list[dict[str, object]]:
+async def _dead_letters(settings: Settings, n: int) -> list[dict[str, str]]:
+    """The headers of the first `n` messages on the dead-letter topic."""
     consumer = AIOKafkaConsumer(
         ORDERS_SUBMITTED.dlq,
         bootstrap_servers=settings.kafka_bootstrap,
@@ -39,15 +40,13 @@ async def _dead_letters(settings: Settings, n: int) -> list[dict[str, object]]:
         enable_auto_commit=False,
     )
     await consumer.start()
-    found: list[dict[str, object]] = []
+    found: list[dict[str, str]] = []
     try:
         while len(found) < n:
             batch = await asyncio.wait_for(consumer.getmany(timeout_ms=1000), 30)
             for records in batch.values():
                 for r in records:
-                    found.append(
-                        {"value": r.value, "headers": {k: v.decode() for k, v in r.headers}}
-                    )
+                    found.append({k: v.decode() for k, v in r.headers})
     finally:
         await consumer.stop()
     return found
@@ -75,11 +74,9 @@ async def test_poison_goes_to_dlq_and_the_next_message_flows(
         await task
 
     letters = await _dead_letters(services, 2)
-    reasons = {str(d["headers"]["payflow-dlq-reason"]) for d in letters}
+    reasons = {d["payflow-dlq-reason"] for d in letters}
     assert reasons == {"not_json", "unsupported_schema_version"}
-    for d in letters:
-        headers = d["headers"]
-        assert isinstance(headers, dict)
+    for headers in letters:
         assert headers["payflow-dlq-source-topic"] == topic
         assert int(headers["payflow-dlq-source-offset"]) >= 0
         assert headers["payflow-dlq-stage"] == "order_build"

@@ -22,8 +22,8 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from infra.settings import Settings
 from contracts.topics import namespace
+from infra.settings import Settings
 from workers.runtime import metrics
 from workers.runtime.batch import run_batch
 from workers.runtime.errors import is_transient

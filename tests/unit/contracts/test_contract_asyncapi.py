@@ -8,12 +8,12 @@ import pytest
 import yaml
 
 from contracts import generate
+from contracts.generate import published_dlq, published_name
 from contracts.topics import (
     GATEWAY_CALLBACKS,
     ORDERS_OUTCOMES,
     ORDERS_SUBMITTED,
     TOPICS,
-    all_topic_names,
 )
 
 DLQ_HEADERS = (
@@ -26,6 +26,12 @@ DLQ_HEADERS = (
     "payflow-dlq-attempts",
     "payflow-dlq-stage",
 )
+
+
+# The documents name topics in the default namespace, whatever this session's namespace is.
+PUBLISHED = {published_name(t) for t in TOPICS} | {
+    published_dlq(t) for t in TOPICS if t.consumed_by
+}
 
 
 @pytest.fixture(scope="module")
@@ -77,16 +83,16 @@ def test_header(doc: dict[str, Any]) -> None:
 def test_every_topic_and_dead_letter_topic_is_a_channel(doc: dict[str, Any]) -> None:
     addresses = [c["address"] for c in doc["channels"].values()]
     assert len(addresses) == len(set(addresses))
-    assert set(addresses) == set(all_topic_names())
+    assert set(addresses) == PUBLISHED
     for topic in TOPICS:
-        assert topic.name in addresses
-        assert (topic.dlq in addresses) == (topic.consumed_by is not None)
+        assert published_name(topic) in addresses
+        assert (published_dlq(topic) in addresses) == (topic.consumed_by is not None)
 
 
 def test_every_event_has_a_message_on_its_channel(doc: dict[str, Any]) -> None:
     messages = doc["components"]["messages"]
     for topic in TOPICS:
-        channel = channel_by_address(doc, topic.name)
+        channel = channel_by_address(doc, published_name(topic))
         assert set(channel["messages"]) == {cls.__name__ for cls in topic.events}
         for cls in topic.events:
             message = resolve(doc, channel["messages"][cls.__name__]["$ref"])
@@ -128,12 +134,12 @@ def test_operations(doc: dict[str, Any]) -> None:
             # AsyncAPI 3: an operation's messages must be messages of its channel.
             assert message_ref["$ref"].startswith(op["channel"]["$ref"] + "/messages/")
             resolve(doc, message_ref["$ref"])
-    assert set(by_address) == set(all_topic_names())
-    assert [op["action"] for op in by_address[ORDERS_SUBMITTED.name]] == ["send"]
-    assert [op["action"] for op in by_address[GATEWAY_CALLBACKS.name]] == ["send"]
-    assert [op["action"] for op in by_address[ORDERS_OUTCOMES.name]] == ["receive"]
+    assert set(by_address) == PUBLISHED
+    assert [op["action"] for op in by_address[published_name(ORDERS_SUBMITTED)]] == ["send"]
+    assert [op["action"] for op in by_address[published_name(GATEWAY_CALLBACKS)]] == ["send"]
+    assert [op["action"] for op in by_address[published_name(ORDERS_OUTCOMES)]] == ["receive"]
     for topic in TOPICS:
-        tags = [t["name"] for op in by_address[topic.name] for t in op["tags"]]
+        tags = [t["name"] for op in by_address[published_name(topic)] for t in op["tags"]]
         upstream = topic in (ORDERS_SUBMITTED, GATEWAY_CALLBACKS, ORDERS_OUTCOMES)
         assert tags == (["upstream"] if upstream else ["internal"])
 
@@ -142,14 +148,14 @@ def test_dead_letter_channels_document_the_headers(doc: dict[str, Any]) -> None:
     for topic in TOPICS:
         if topic.consumed_by is None:
             continue
-        channel = channel_by_address(doc, topic.dlq)
+        channel = channel_by_address(doc, published_dlq(topic))
         for header in DLQ_HEADERS:
-            assert f"`{header}`" in channel["description"], (topic.dlq, header)
+            assert f"`{header}`" in channel["description"], (published_dlq(topic), header)
         message = resolve(doc, channel["messages"]["DeadLetter"]["$ref"])
         assert list(message["headers"]["properties"]) == list(DLQ_HEADERS)
 
 
 def test_gateway_signature_is_documented(doc: dict[str, Any]) -> None:
-    text = channel_by_address(doc, GATEWAY_CALLBACKS.name)["description"]
+    text = channel_by_address(doc, published_name(GATEWAY_CALLBACKS))["description"]
     for words in ("header-less", "raw_body", "signature", "lowercase hex HMAC-SHA256"):
         assert words in text

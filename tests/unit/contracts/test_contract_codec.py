@@ -12,11 +12,12 @@ import pytest
 from contracts.codec import ContractError, decode, encode
 from contracts.generate import EXAMPLE_SECRET, example_documents
 from contracts.signing import sign, verify
-from contracts.topics import TOPICS, topic_for
+from contracts.topics import FUNDS_FROZEN, ORDERS_BUILT, ORDERS_SUBMITTED, TOPICS, topic_for
 
 Doc = dict[str, Any]
-SUBMITTED = "payflow.orders.submitted"
-BUILT = "payflow.orders.built"
+# Runtime names: the test session has its own topic namespace (tests/conftest.py).
+SUBMITTED = ORDERS_SUBMITTED.name
+BUILT = ORDERS_BUILT.name
 EXAMPLES = example_documents()
 ALL_EVENTS = [cls for topic in TOPICS for cls in topic.events]
 
@@ -186,7 +187,7 @@ REFUSALS: dict[str, tuple[str, Callable[[Doc], None], str, str]] = {
         "occurred_at",
     ),
     "naive nested datetime": (
-        "payflow.funds.frozen",
+        FUNDS_FROZEN.name,
         _set("payload.hold_expires_at", "2025-01-15T10:15:00"),
         "invalid_event",
         "payload.hold_expires_at",

@@ -13,6 +13,7 @@ from contracts.envelope import derived_event_id
 from contracts.events.orders import OrderLine, OrderSubmitted, OrderSubmittedPayload
 from contracts.money import CURRENCY_EXPONENTS, CurrencyMismatch, Money
 from contracts.signing import sign, verify
+from contracts.topics import ORDERS_SUBMITTED
 
 CURRENCIES = sorted(CURRENCY_EXPONENTS)
 MAX = 10**15
@@ -63,7 +64,7 @@ def test_currency_mismatch_is_refused(pair: list[str], a: int, b: int) -> None:
 @given(st.floats(allow_nan=False) | st.booleans() | st.text(max_size=5), currencies)
 def test_money_refuses_non_integers(amount: object, currency: str) -> None:
     with pytest.raises(ValidationError):
-        Money(amount=amount, currency=currency)  # type: ignore[arg-type]
+        Money(amount=amount, currency=currency)
 
 
 submitted_payloads = st.builds(
@@ -105,7 +106,7 @@ def test_order_submitted_round_trips(
         idempotency_key=key,
         payload=payload,
     )
-    again = decode("payflow.orders.submitted", encode(event))
+    again = decode(ORDERS_SUBMITTED.name, encode(event))
     assert again == event
     assert encode(again) == encode(event)
 
@@ -172,4 +173,3 @@ def test_upper_case_hex_signature_is_the_same_signature() -> None:
 
 def test_wrong_secret_fails() -> None:
     assert not verify("other", "body", sign("secret", "body"))
-
