@@ -1,5 +1,6 @@
 """The one envelope every event travels in."""
 
+import hashlib
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Self
@@ -17,6 +18,15 @@ def derived_event_id(cause: uuid.UUID | str, what: str) -> uuid.UUID:
     return uuid.uuid5(_EVENT_NS, f"{cause}:{what}")
 
 
+MAX_KEY = 200
+
+
+def _follow_on_key(cause_key: str, tag: str) -> str:
+    """The cause's key plus what followed; hashed when it would outgrow the limit."""
+    key = f"{cause_key}/{tag}"
+    return key if len(key) <= MAX_KEY else "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+
 class Envelope(StrictModel):
     """Base of every event. Subclasses pin `event_type` to a Literal and define `payload`."""
 
@@ -30,7 +40,7 @@ class Envelope(StrictModel):
     causation_id: uuid.UUID | None = Field(
         default=None, description="event_id of the event that caused this one."
     )
-    idempotency_key: str = Field(min_length=1, max_length=200)
+    idempotency_key: str = Field(min_length=1, max_length=MAX_KEY)
     payload: Any
 
     @model_validator(mode="after")
@@ -59,7 +69,7 @@ class Envelope(StrictModel):
             occurred_at=datetime.now(UTC),
             correlation_id=cause.correlation_id,
             causation_id=cause.event_id,
-            idempotency_key=f"{cause.idempotency_key}/{tag}",
+            idempotency_key=_follow_on_key(cause.idempotency_key, tag),
             payload=payload,
         )
 

@@ -22,6 +22,18 @@ from contracts.events.payments import PaymentFailed, PaymentNeedsReview, Payment
 DLQ_SUFFIX = ".dlq"
 PARTITION_KEY = "correlation_id"
 DEFAULT_NAMESPACE = "payflow"
+# Headers on every dead letter: payflow-dlq-<field>, all text.
+DLQ_HEADER_PREFIX = "payflow-dlq-"
+DLQ_HEADER_FIELDS = (
+    "reason",
+    "detail",
+    "source-topic",
+    "source-partition",
+    "source-offset",
+    "failed-at",
+    "attempts",
+    "stage",
+)
 
 
 def namespace() -> str:

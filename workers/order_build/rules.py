@@ -69,13 +69,13 @@ def coupon_discount(coupon: Coupon, eligible: int, now: datetime) -> int:
         if coupon.max_discount is not None:
             discount = min(discount, coupon.max_discount)
     elif coupon.kind == "ladder":
-        reached = [red for thr, red in coupon.ladder if eligible >= thr]
+        reached = [(thr, red) for thr, red in coupon.ladder if eligible >= thr]
         if not reached:
             raise Rejection(
                 "coupon_threshold_not_met",
                 f"coupon {coupon.code}: eligible {eligible} reaches no ladder step",
             )
-        discount = max(reached)
+        discount = max(reached)[1]  # the highest step reached applies
     else:
         raise Rejection("coupon_unknown_kind", f"coupon {coupon.code} has kind {coupon.kind!r}")
     return min(discount, eligible)
@@ -85,7 +85,7 @@ def allocate(amount: int, weights: Sequence[int]) -> list[int]:
     """Split `amount` in proportion to `weights`, exactly (largest remainder); no part exceeds
     its weight when amount <= sum(weights)."""
     total = sum(weights)
-    if amount == 0 or total == 0:
+    if amount == 0:
         return [0] * len(weights)
     if amount > total:
         raise ValueError(f"cannot allocate {amount} over weights summing to {total}")

@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from contracts.topics import DLQ_SUFFIX
+from contracts.topics import DLQ_HEADER_FIELDS, DLQ_HEADER_PREFIX, DLQ_SUFFIX
 from workers.runtime.outbox import Message
 
-HEADER_PREFIX = "payflow-dlq-"
+HEADER_PREFIX = DLQ_HEADER_PREFIX
 REPLAY_HEADER = "payflow-replay-of"
 
 
@@ -47,6 +47,7 @@ class DeadLetter:
             "attempts": str(self.attempts),
             "stage": self.consumer,
         }
+        assert tuple(why) == DLQ_HEADER_FIELDS
         # Earlier dlq headers (a replayed message that failed again) are replaced.
         kept = tuple(h for h in self.headers if not h[0].startswith(HEADER_PREFIX))
         headers = kept + tuple((HEADER_PREFIX + k, v.encode()) for k, v in why.items())

@@ -132,12 +132,6 @@ def test_ladder_with_no_steps_is_rejected() -> None:
     assert info.value.code == "coupon_threshold_not_met"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: ladder applies max(reduction) of all reached steps, not the reduction of the "
-    "highest step reached (infra/migrations/0002_catalogue.sql: 'the highest step reached "
-    "applies'); differs only when reductions do not grow with thresholds",
-)
 def test_ladder_applies_the_highest_reached_step_even_if_a_lower_step_reduces_more() -> None:
     coupon = _coupon("ladder", ladder=((1_000, 500), (2_000, 300)))
     assert coupon_discount(coupon, 2_500, NOW) == 300
@@ -238,11 +232,6 @@ def test_allocate_more_than_the_weights_raises() -> None:
         allocate(13, [5, 7])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: allocate(amount > 0, weights summing to 0) returns all zeros (the amount is "
-    "silently lost) instead of raising ValueError like any other amount > sum(weights)",
-)
 @pytest.mark.parametrize("weights", [[0, 0], []])
 def test_allocate_a_positive_amount_over_zero_weights_raises(weights: list[int]) -> None:
     with pytest.raises(ValueError):

@@ -1,7 +1,5 @@
 """Which failures are retried (transient) and what a dead letter says about the others."""
 
-import asyncio
-
 import asyncpg
 import pytest
 import redis.exceptions
@@ -23,7 +21,6 @@ from workers.runtime.errors import (
         ConnectionRefusedError("refused"),
         ConnectionResetError("reset"),
         TimeoutError("slow"),
-        asyncio.TimeoutError(),
         asyncpg.PostgresConnectionError("gone"),
         asyncpg.SerializationError("could not serialize"),
         asyncpg.DeadlockDetectedError("deadlock"),
