@@ -17,14 +17,10 @@ from contracts.codec import decode
 from contracts.events.gateway import GatewayCallbackBody, GatewayCallbackReceived
 from contracts.signing import verify
 from contracts.topics import GATEWAY_CALLBACKS
-from infra.services.kafka import ensure_topics, probe
 from infra.settings import Settings
 from workers.gateway_simulator.main import serve
 
 pytestmark = pytest.mark.integration
-
-TOPIC = GATEWAY_CALLBACKS.name
-KAFKA_WAIT_S = 90.0  # Kafka may still be starting (it is brought up in parallel)
 
 
 def free_port() -> int:
@@ -32,14 +28,6 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
-
-
-async def wait_for_kafka(bootstrap: str) -> None:
-    deadline = time.monotonic() + KAFKA_WAIT_S
-    while not await probe(bootstrap, timeout_s=3.0):
-        if time.monotonic() > deadline:
-            pytest.skip(f"Kafka is not answering at {bootstrap} after {KAFKA_WAIT_S:.0f}s")
-        await asyncio.sleep(1.0)
 
 
 async def partitions_of(bootstrap: str, topic: str) -> list[int]:
@@ -60,9 +48,9 @@ async def consumer_at_end(settings: Settings) -> AsyncIterator[AIOKafkaConsumer]
     )
     await consumer.start()
     try:
-        partitions = await partitions_of(settings.kafka_bootstrap, TOPIC)
-        assert partitions, f"topic {TOPIC} has no partitions"
-        tps = [TopicPartition(TOPIC, p) for p in partitions]
+        partitions = await partitions_of(settings.kafka_bootstrap, GATEWAY_CALLBACKS.name)
+        assert partitions, f"topic {GATEWAY_CALLBACKS.name} has no partitions"
+        tps = [TopicPartition(GATEWAY_CALLBACKS.name, p) for p in partitions]
         consumer.assign(tps)
         for tp, offset in (await consumer.end_offsets(tps)).items():
             consumer.seek(tp, offset)
@@ -111,11 +99,9 @@ def charge_body(suffix: str, amount: int) -> dict[str, Any]:
     }
 
 
-async def test_callbacks_reach_kafka_signed_and_decodable() -> None:
+async def test_callbacks_reach_kafka_signed_and_decodable(services: Settings) -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    settings = Settings(gateway_url=url)
-    await wait_for_kafka(settings.kafka_bootstrap)
-    await ensure_topics(settings.kafka_bootstrap, {TOPIC: settings.topic_partitions})
+    settings = services.model_copy(update={"gateway_url": url})
 
     run = uuid.uuid4().hex[:12]
     plain = charge_body(f"{run}-a", 1_000)
@@ -160,7 +146,7 @@ async def test_callbacks_reach_kafka_signed_and_decodable() -> None:
         bodies = []
         for rec in records:
             assert rec.key == order_id.encode()
-            event = decode(TOPIC, rec.value)
+            event = decode(GATEWAY_CALLBACKS.name, rec.value)
             assert isinstance(event, GatewayCallbackReceived)
             assert event.correlation_id == order_id
             assert event.payload.provider == "simulator"

@@ -45,6 +45,14 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--reason")
     rp.add_argument("--force", action="store_true", help="replay again one already replayed")
 
+    acc = sub.add_parser("account", help="account statements")
+    accsub = acc.add_subparsers(dest="account_command", required=True)
+    st = accsub.add_parser("statement", help="entries with running balance over a period")
+    st.add_argument("account", help="account id, e.g. buyer:buyer-001:wallet:EUR")
+    st.add_argument("--since", help="ISO 8601 time with zone (inclusive)")
+    st.add_argument("--until", help="ISO 8601 time with zone (exclusive)")
+    st.add_argument("--json", action="store_true")
+
     a = sub.add_parser("audit", help="check the money invariants")
     a.add_argument("--json", action="store_true")
 
@@ -75,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
         from workers.cli.dlq import main_dlq
 
         return asyncio.run(main_dlq(args, settings))
+    if args.command == "account":
+        from workers.cli.account import main_account
+
+        return asyncio.run(main_account(args, settings))
     if args.command == "audit":
         from workers.ops.audit import main_audit
 

@@ -51,7 +51,7 @@ class DeadLetter:
         # Earlier dlq headers (a replayed message that failed again) are replaced.
         kept = tuple(h for h in self.headers if not h[0].startswith(HEADER_PREFIX))
         headers = kept + tuple((HEADER_PREFIX + k, v.encode()) for k, v in why.items())
-        return Message(self.topic + DLQ_SUFFIX, self.key or b"", self.value or b"", headers)
+        return Message(self.topic + DLQ_SUFFIX, self.key, self.value, headers)
 
 
 async def store(conn: asyncpg.Connection, dl: DeadLetter) -> None:

@@ -14,8 +14,8 @@ from contracts.topics import topic_for
 @dataclass(frozen=True)
 class Message:
     topic: str
-    key: bytes
-    value: bytes
+    key: bytes | None
+    value: bytes | None
     headers: tuple[tuple[str, bytes], ...] = ()
     outbox_id: int | None = None
 
