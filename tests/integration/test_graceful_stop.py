@@ -1,0 +1,79 @@
+"""SIGTERM: the worker finishes its batch, commits its offsets and leaves its group, so a
+successor starts exactly after what was processed."""
+
+import asyncio
+import uuid
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from contracts.events.orders import OrderLine, OrderSubmitted, OrderSubmittedPayload
+from contracts.topics import ORDERS_SUBMITTED, namespace
+from infra.settings import Settings
+from tests.support.pipeline import (
+    eventually,
+    fund_wallet,
+    order_state,
+    publish,
+    seed_catalogue,
+    simulator,
+    start_workers,
+)
+
+pytestmark = pytest.mark.integration
+
+
+async def _committed_lag(settings: Settings) -> int:
+    """Messages on orders.submitted the order_build group has not committed past."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=f"{namespace()}.order_build",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        parts = consumer.partitions_for_topic(ORDERS_SUBMITTED.name) or set()
+        tps = [TopicPartition(ORDERS_SUBMITTED.name, p) for p in parts]
+        ends = await consumer.end_offsets(tps)
+        lag = 0
+        for tp in tps:
+            lag += ends[tp] - (await consumer.committed(tp) or 0)
+        return lag
+    finally:
+        await consumer.stop()
+
+
+async def test_sigterm_commits_and_leaves_cleanly(
+    services: Settings, pool: asyncpg.Pool, producer: AIOKafkaProducer
+) -> None:
+    await seed_catalogue(pool)
+    buyer = f"buyer-stop-{uuid.uuid4().hex[:6]}"
+    await fund_wallet(pool, buyer, 20_000, f"stop-topup:{buyer}")
+    order_ids = [f"stop-{uuid.uuid4().hex[:8]}" for _ in range(10)]
+    async with simulator(services) as children:
+        start_workers(children)
+        for order_id in order_ids:
+            await publish(
+                producer,
+                OrderSubmitted.new(
+                    order_id,
+                    OrderSubmittedPayload(
+                        order_id=order_id,
+                        buyer_id=buyer,
+                        currency="EUR",
+                        items=[OrderLine(sku_id="sku-mug", quantity=1)],
+                    ),
+                    idempotency_key=order_id,
+                ),
+            )
+
+        async def all_settled() -> bool:
+            states = [await order_state(pool, o) for o in order_ids]
+            return all(s == "settled" for s in states)
+
+        await eventually(all_settled, 60, "every order settled")
+        workers = children.procs[-1]
+        await children.stop()
+        assert workers.returncode == 0
+    assert await asyncio.wait_for(_committed_lag(services), 30) == 0
