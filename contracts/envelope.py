@@ -45,11 +45,12 @@ class Envelope(StrictModel):
 
     @model_validator(mode="after")
     def _correlates_with_order(self) -> Self:
-        order_id = getattr(self.payload, "order_id", None)
-        if order_id is not None and order_id != self.correlation_id:
-            raise ValueError(
-                f"correlation_id {self.correlation_id!r} must equal payload.order_id {order_id!r}"
-            )
+        for field in ("order_id", "operation_id"):
+            value = getattr(self.payload, field, None)
+            if value is not None and value != self.correlation_id:
+                raise ValueError(
+                    f"correlation_id {self.correlation_id!r} must equal payload.{field} {value!r}"
+                )
         return self
 
     @classmethod

@@ -31,6 +31,8 @@ from contracts.topics import (
     ORDERS_SUBMITTED,
     PARTITION_KEY,
     TOPICS,
+    WALLET_OUTCOMES,
+    WALLET_REQUESTS,
     Topic,
 )
 
@@ -48,6 +50,8 @@ UPSTREAM_ACTIONS: dict[str, str] = {
     ORDERS_SUBMITTED.base: "send",
     GATEWAY_CALLBACKS.base: "send",
     ORDERS_OUTCOMES.base: "receive",
+    WALLET_REQUESTS.base: "send",
+    WALLET_OUTCOMES.base: "receive",
 }
 
 
@@ -122,7 +126,10 @@ def events() -> list[tuple[Topic, type[Envelope]]]:
 
 def describe(topic: Topic, cls: type[Envelope]) -> str:
     doc = " ".join((cls.__doc__ or topic.description).split())
-    return f"{doc} Carried on {published_name(topic)}, keyed by the order id ({PARTITION_KEY})."
+    return (
+        f"{doc} Carried on {published_name(topic)}, keyed by the correlation id "
+        f"({PARTITION_KEY}: the order id, or the wallet operation id)."
+    )
 
 
 # --- examples (fixed values, so the output is stable) ---------------------------------------
@@ -135,9 +142,11 @@ def _money(amount: int) -> JsonDict:
     return {"amount": amount, "currency": "EUR"}
 
 
-def _envelope(event_type: str, payload: JsonDict, cause: JsonDict | None) -> JsonDict:
+def _envelope(
+    event_type: str, payload: JsonDict, cause: JsonDict | None, correlation: str = _ORDER
+) -> JsonDict:
     if cause is None:
-        event_id, key = "0b7f3c1e-9a0d-4c55-8f43-2d1e6a7b9c10", "shop-7:ord-1001"
+        event_id, key = "0b7f3c1e-9a0d-4c55-8f43-2d1e6a7b9c10", f"shop-7:{correlation}"
     else:
         event_id = str(derived_event_id(cause["event_id"], event_type))
         key = f"{cause['idempotency_key']}/{event_type}"
@@ -146,7 +155,7 @@ def _envelope(event_type: str, payload: JsonDict, cause: JsonDict | None) -> Jso
         "event_type": event_type,
         "schema_version": 1,
         "occurred_at": _AT,
-        "correlation_id": _ORDER,
+        "correlation_id": correlation,
         "causation_id": cause["event_id"] if cause else None,
         "idempotency_key": key,
         "payload": payload,
@@ -322,7 +331,53 @@ def example_documents() -> dict[str, JsonDict]:
             "order.manual_review", closed("callback", "amount_mismatch", "1800 != 1899"), review
         ),
     ]
-    return {d["event_type"]: d for d in docs}
+    return {d["event_type"]: d for d in docs + _wallet_examples()}
+
+
+def _wallet_examples() -> list[JsonDict]:
+    top_up_id, withdrawal_id = "top-5001", "wd-6001"
+    top_up = {"operation_id": top_up_id, "buyer_id": "buyer-42", "amount": _money(5000)}
+    withdrawal = {
+        "operation_id": withdrawal_id,
+        "buyer_id": "buyer-42",
+        "amount": _money(2500),
+        "destination": "iban-NL00BANK0123456789",
+    }
+    requested = _envelope("wallet.topup_requested", top_up, None, top_up_id)
+    result = _envelope(
+        "wallet.topup_gateway_result",
+        top_up | {"status": "succeeded", "gateway_ref": "acme-88", "detail": None},
+        requested,
+        top_up_id,
+    )
+    asked = _envelope("wallet.withdrawal_requested", withdrawal, None, withdrawal_id)
+    frozen = _envelope("wallet.withdrawal_frozen", withdrawal, asked, withdrawal_id)
+
+    def closed(op: JsonDict, kind: str, code: str | None, detail: str | None) -> JsonDict:
+        base = {k: op[k] for k in ("operation_id", "buyer_id", "amount")}
+        return base | {"kind": kind, "reason_code": code, "detail": detail}
+
+    return [
+        requested,
+        result,
+        asked,
+        frozen,
+        _envelope(
+            "wallet.operation_completed", closed(top_up, "top_up", None, None), result, top_up_id
+        ),
+        _envelope(
+            "wallet.operation_failed",
+            closed(withdrawal, "withdrawal", "payout_declined", "account closed"),
+            frozen,
+            withdrawal_id,
+        ),
+        _envelope(
+            "wallet.operation_needs_review",
+            closed(top_up, "top_up", "amount_mismatch", "gateway reports 50.01 EUR"),
+            result,
+            top_up_id,
+        ),
+    ]
 
 
 # --- JSON Schema ------------------------------------------------------------------------------

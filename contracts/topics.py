@@ -18,6 +18,15 @@ from contracts.events.outcomes import (
     OrderSettled,
 )
 from contracts.events.payments import PaymentFailed, PaymentNeedsReview, PaymentSucceeded
+from contracts.events.wallet import (
+    TopUpGatewayResult,
+    TopUpRequested,
+    WalletOperationCompleted,
+    WalletOperationFailed,
+    WalletOperationNeedsReview,
+    WithdrawalFrozen,
+    WithdrawalRequested,
+)
 
 DLQ_SUFFIX = ".dlq"
 PARTITION_KEY = "correlation_id"
@@ -89,6 +98,25 @@ ORDERS_OUTCOMES = Topic(
     None,
 )
 
+WALLET_REQUESTS = Topic(
+    "wallet.requests",
+    (TopUpRequested, WithdrawalRequested),
+    "Top-ups and withdrawals asked for by upstream systems.",
+    "wallet",
+)
+WALLET_STEPS = Topic(
+    "wallet.steps",
+    (TopUpGatewayResult, WithdrawalFrozen),
+    "Internal steps of wallet operations; never published by upstream systems.",
+    "wallet",
+)
+WALLET_OUTCOMES = Topic(
+    "wallet.outcomes",
+    (WalletOperationCompleted, WalletOperationFailed, WalletOperationNeedsReview),
+    "Final outcome of each wallet operation, for upstream systems.",
+    None,
+)
+
 TOPICS: tuple[Topic, ...] = (
     ORDERS_SUBMITTED,
     ORDERS_BUILT,
@@ -96,6 +124,9 @@ TOPICS: tuple[Topic, ...] = (
     GATEWAY_CALLBACKS,
     PAYMENTS_DECIDED,
     ORDERS_OUTCOMES,
+    WALLET_REQUESTS,
+    WALLET_STEPS,
+    WALLET_OUTCOMES,
 )
 
 

@@ -21,10 +21,18 @@ from workers.runtime.health import Health, start_health_server
 from workers.runtime.kafka import make_producer
 from workers.runtime.stage import Stage
 from workers.settlement.step import Settlement
+from workers.wallet.step import WalletOperations
 
 log = structlog.get_logger()
 
-STAGE_NAMES = ("order_build", "fund_freeze", "gateway_request", "callback_handling", "settlement")
+STAGE_NAMES = (
+    "order_build",
+    "fund_freeze",
+    "gateway_request",
+    "callback_handling",
+    "settlement",
+    "wallet",
+)
 
 
 def build_stage(
@@ -36,6 +44,7 @@ def build_stage(
         "gateway_request": lambda: GatewayRequest(pool, http, settings.gateway_url),
         "callback_handling": lambda: CallbackHandling(redis, settings.gateway_secret),
         "settlement": Settlement,
+        "wallet": lambda: WalletOperations(pool, http, settings.gateway_url),
     }
     if name not in factories:
         raise ValueError(f"unknown stage {name!r}; stages: {', '.join(STAGE_NAMES)}")

@@ -12,9 +12,13 @@ OPEN_STATES = ("requesting", "pending")
 
 @dataclass(frozen=True)
 class PaymentRequest:
+    """A charge we asked the gateway for: an order's gateway part, or a wallet top-up."""
+
     payment_id: str
-    order_id: str
-    transaction_id: str
+    correlation_id: str  # the order id, or the wallet operation id
+    order_id: str | None
+    transaction_id: str | None
+    wallet_operation_id: str | None
     buyer_id: str
     amount: int
     currency: str
@@ -27,9 +31,15 @@ class PaymentRequest:
 
 async def lock_request(conn: asyncpg.Connection, payment_id: str) -> PaymentRequest | None:
     row = await conn.fetchrow(
-        """SELECT r.payment_id, r.order_id, r.transaction_id, t.buyer_id, r.amount, r.currency,
-                  r.status, r.fence, t.total, t.wallet_part, t.gateway_part
-           FROM payment_requests r JOIN transactions t USING (transaction_id)
+        """SELECT r.payment_id, coalesce(r.order_id, r.wallet_operation_id) AS correlation_id,
+                  r.order_id, r.transaction_id, r.wallet_operation_id,
+                  coalesce(t.buyer_id, w.buyer_id) AS buyer_id, r.amount, r.currency, r.status,
+                  r.fence, coalesce(t.total, r.amount) AS total,
+                  coalesce(t.wallet_part, 0) AS wallet_part,
+                  coalesce(t.gateway_part, r.amount) AS gateway_part
+           FROM payment_requests r
+           LEFT JOIN transactions t USING (transaction_id)
+           LEFT JOIN wallet_operations w ON w.operation_id = r.wallet_operation_id
            WHERE r.payment_id = $1 FOR UPDATE OF r""",
         payment_id,
     )

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from workers.gateway_simulator.callbacks import CallbackSink
 from workers.gateway_simulator.dispatcher import CallbackDispatcher
 from workers.gateway_simulator.models import Charge, ChargeRequest
+from workers.gateway_simulator.payouts import add_payout_routes
 from workers.gateway_simulator.rules import decide
 from workers.gateway_simulator.store import ChargeStore
 
@@ -157,5 +158,6 @@ def build_app(
     app.router.add_post("/v1/payments", create_payment)
     app.router.add_get("/v1/payments/{gateway_ref}", get_payment)
     app.router.add_get("/healthz", healthz)
+    add_payout_routes(app)
     app.on_cleanup.append(_flush_callbacks)
     return app

@@ -6,7 +6,7 @@ import asyncpg
 
 # Accounts that mirror money outside payflow (owed by a gateway, paid in from outside):
 # their balance is the negative image of what came in, so they may go below zero.
-_MAY_GO_NEGATIVE = {"gateway_clearing", "funding"}
+_MAY_GO_NEGATIVE = {"gateway_clearing", "funding", "payouts"}
 
 
 @dataclass(frozen=True)

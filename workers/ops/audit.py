@@ -137,6 +137,29 @@ CHECKS = [
              GROUP BY t.transaction_id, t.total HAVING t.total <> coalesce(sum(d.amount), 0)""",
     ),
     Check(
+        "wallet_operations_posted_once",
+        "a completed top-up or withdrawal has exactly one posting of its amount; any other "
+        "has none; a withdrawal's hold matches its status",
+        "SELECT count(*) FROM wallet_operations",
+        """SELECT w.operation_id, w.kind, w.status, w.amount,
+                  count(DISTINCT l.ledger_txn_id) AS postings, coalesce(sum(e.amount), 0) AS posted,
+                  max(h.state) AS hold
+           FROM wallet_operations w
+           LEFT JOIN ledger_transactions l
+                  ON l.idempotency_key = w.kind || ':' || w.operation_id
+           LEFT JOIN ledger_entries e ON e.ledger_txn_id = l.ledger_txn_id
+           LEFT JOIN fund_holds h ON h.order_id = w.operation_id
+           GROUP BY w.operation_id, w.kind, w.status, w.amount
+           HAVING (w.status = 'completed') <> (count(DISTINCT l.ledger_txn_id) = 1)
+               OR (w.status = 'completed' AND coalesce(sum(e.amount), 0) <> w.amount)
+               OR (w.kind = 'withdrawal' AND w.status = 'completed'
+                   AND max(h.state) IS DISTINCT FROM 'confirmed')
+               OR (w.kind = 'withdrawal' AND w.status = 'frozen'
+                   AND max(h.state) IS DISTINCT FROM 'held')
+               OR (w.kind = 'withdrawal' AND w.status = 'failed'
+                   AND coalesce(max(h.state), 'cancelled') <> 'cancelled')""",
+    ),
+    Check(
         "one_effect_per_event",
         "each output event was stored once (derived ids) and each inbox row is unique",
         "SELECT count(*) FROM outbox",

@@ -71,9 +71,10 @@ class StageRunner:
             group_id=f"{namespace()}.{self.stage.name}",
             client_id=f"payflow-{self.stage.name}",
         )
-        consumer.subscribe([self.stage.consumes.name], listener=_CommitOnRevoke(self._lock))
+        topics = [t.name for t in (self.stage.consumes, *self.stage.also_consumes)]
+        consumer.subscribe(topics, listener=_CommitOnRevoke(self._lock))
         await consumer.start()
-        log.info("stage_started", stage=self.stage.name, topic=self.stage.consumes.name)
+        log.info("stage_started", stage=self.stage.name, topics=topics)
         try:
             while not stop.is_set():
                 batches = await consumer.getmany(timeout_ms=500)

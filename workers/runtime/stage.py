@@ -17,6 +17,8 @@ class Stage(ABC):
 
     name: ClassVar[str]
     consumes: ClassVar[Topic]
+    # Further topics, e.g. a stage's own internal steps (kept apart from what upstream may publish).
+    also_consumes: ClassVar[tuple[Topic, ...]] = ()
 
     async def prepare(self, event: Envelope) -> Any:
         """Idempotent I/O done outside the transaction (e.g. a gateway call keyed by an

@@ -14,6 +14,8 @@ from contracts.topics import (
     ORDERS_OUTCOMES,
     ORDERS_SUBMITTED,
     TOPICS,
+    WALLET_OUTCOMES,
+    WALLET_REQUESTS,
 )
 
 DLQ_HEADERS = (
@@ -138,9 +140,17 @@ def test_operations(doc: dict[str, Any]) -> None:
     assert [op["action"] for op in by_address[published_name(ORDERS_SUBMITTED)]] == ["send"]
     assert [op["action"] for op in by_address[published_name(GATEWAY_CALLBACKS)]] == ["send"]
     assert [op["action"] for op in by_address[published_name(ORDERS_OUTCOMES)]] == ["receive"]
+    assert [op["action"] for op in by_address[published_name(WALLET_REQUESTS)]] == ["send"]
+    assert [op["action"] for op in by_address[published_name(WALLET_OUTCOMES)]] == ["receive"]
     for topic in TOPICS:
         tags = [t["name"] for op in by_address[published_name(topic)] for t in op["tags"]]
-        upstream = topic in (ORDERS_SUBMITTED, GATEWAY_CALLBACKS, ORDERS_OUTCOMES)
+        upstream = topic in (
+            ORDERS_SUBMITTED,
+            GATEWAY_CALLBACKS,
+            ORDERS_OUTCOMES,
+            WALLET_REQUESTS,
+            WALLET_OUTCOMES,
+        )
         assert tags == (["upstream"] if upstream else ["internal"])
 
 

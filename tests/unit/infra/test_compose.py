@@ -9,7 +9,14 @@ import yaml
 from infra.settings import PROJECT_ROOT, Settings
 
 COMPOSE = PROJECT_ROOT / "docker-compose.yml"
-STAGES = ["order-build", "fund-freeze", "gateway-request", "callback-handling", "settlement"]
+STAGES = [
+    "order-build",
+    "fund-freeze",
+    "gateway-request",
+    "callback-handling",
+    "settlement",
+    "wallet",
+]
 WORKERS = [*STAGES, "gateway-simulator"]
 
 

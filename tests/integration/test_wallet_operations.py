@@ -1,0 +1,114 @@
+"""Top-ups and withdrawals through the real pipeline: a top-up credits the wallet only after
+the gateway confirms; a withdrawal freezes, then pays out or returns the money."""
+
+import uuid
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from contracts.envelope import Envelope
+from contracts.events.wallet import (
+    TopUpRequested,
+    TopUpRequestedPayload,
+    WithdrawalRequested,
+    WithdrawalRequestedPayload,
+)
+from contracts.money import Money
+from infra.settings import Settings
+from tests.support.pipeline import eventually, fund_wallet, publish, simulator, start_workers
+from workers.ledger import accounts
+from workers.ops.audit import run_audit
+
+pytestmark = pytest.mark.integration
+
+
+def _eur(amount: int) -> Money:
+    return Money(amount=amount, currency="EUR")
+
+
+def _top_up(buyer: str, amount: int) -> Envelope:
+    op = f"top-{uuid.uuid4().hex[:8]}"
+    return TopUpRequested.new(
+        op,
+        TopUpRequestedPayload(operation_id=op, buyer_id=buyer, amount=_eur(amount)),
+        idempotency_key=op,
+    )
+
+
+def _withdrawal(buyer: str, amount: int) -> Envelope:
+    op = f"wd-{uuid.uuid4().hex[:8]}"
+    return WithdrawalRequested.new(
+        op,
+        WithdrawalRequestedPayload(
+            operation_id=op, buyer_id=buyer, amount=_eur(amount), destination="iban-test-1"
+        ),
+        idempotency_key=op,
+    )
+
+
+async def _status(pool: asyncpg.Pool, op: str) -> str | None:
+    status: str | None = await pool.fetchval(
+        "SELECT status FROM wallet_operations WHERE operation_id = $1", op
+    )
+    return status
+
+
+async def _wallet(pool: asyncpg.Pool, buyer: str) -> tuple[int, int, int]:
+    row = await pool.fetchrow(
+        "SELECT total, available, frozen FROM accounts WHERE account_id = $1",
+        accounts.wallet(buyer, "EUR").account_id,
+    )
+    return (row["total"], row["available"], row["frozen"]) if row else (0, 0, 0)
+
+
+async def test_top_ups_and_withdrawals(
+    services: Settings, pool: asyncpg.Pool, producer: AIOKafkaProducer
+) -> None:
+    buyer = f"buyer-wallet-{uuid.uuid4().hex[:6]}"
+    await fund_wallet(pool, buyer, 10_000, f"wallet-test:{buyer}")
+    paid = _top_up(buyer, 5_000)
+    declined = _top_up(buyer, 2_013)  # the simulator declines amounts ending in 13
+    odd = _top_up(buyer, 3_099)  # the gateway reports another amount: review
+    out = _withdrawal(buyer, 4_000)
+    returned = _withdrawal(buyer, 1_113)  # the bank refuses payouts ending in 13
+    too_much = _withdrawal(buyer, 1_000_000)
+    ops = {
+        paid: "completed",
+        declined: "failed",
+        odd: "manual_review",
+        out: "completed",
+        returned: "failed",
+        too_much: "failed",
+    }
+
+    async with simulator(services) as children:
+        start_workers(children)
+        for event in ops:
+            await publish(producer, event)
+        await publish(producer, paid)  # redelivered: no second credit
+
+        async def all_closed() -> bool:
+            return all([await _status(pool, e.correlation_id) == want for e, want in ops.items()])
+
+        await eventually(all_closed, 90, "every wallet operation closed")
+
+    # 10,000 + 5,000 topped up - 4,000 paid out; the returned withdrawal is available again.
+    assert await _wallet(pool, buyer) == (11_000, 11_000, 0)
+    postings = await pool.fetch(
+        """SELECT idempotency_key FROM ledger_transactions
+           WHERE idempotency_key = ANY($1::text[])""",
+        [f"top_up:{paid.correlation_id}", f"withdrawal:{out.correlation_id}"],
+    )
+    assert len(postings) == 2
+    holds = await pool.fetch(
+        "SELECT order_id, state FROM fund_holds WHERE order_id = ANY($1::text[])",
+        [out.correlation_id, returned.correlation_id],
+    )
+    assert {h["order_id"]: h["state"] for h in holds} == {
+        out.correlation_id: "confirmed",
+        returned.correlation_id: "cancelled",
+    }
+    async with pool.acquire() as conn:
+        report = await run_audit(conn)
+    assert report["ok"], report["violations"]
