@@ -1,0 +1,133 @@
+"""Crashes on the compensation paths: a Cancel interrupted by kill -9 still releases every
+hold exactly once, and a withdrawal interrupted around its payout pays out exactly once."""
+
+import asyncio
+import uuid
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from contracts.events.orders import OrderLine, OrderSubmitted, OrderSubmittedPayload
+from contracts.events.wallet import WithdrawalRequested, WithdrawalRequestedPayload
+from contracts.money import Money
+from infra.settings import Settings
+from tests.support.pipeline import (
+    eventually,
+    fund_wallet,
+    order_state,
+    publish,
+    seed_catalogue,
+    simulator,
+    start_workers,
+)
+from workers.ledger import accounts
+from workers.ops.audit import run_audit
+from workers.runtime.faults import EXIT_CODE
+
+pytestmark = pytest.mark.integration
+
+
+async def _balances(pool: asyncpg.Pool, buyer: str) -> tuple[int, int, int]:
+    row = await pool.fetchrow(
+        "SELECT total, available, frozen FROM accounts WHERE account_id = $1",
+        accounts.wallet(buyer, "EUR").account_id,
+    )
+    assert row is not None
+    return row["total"], row["available"], row["frozen"]
+
+
+async def _audit_clean(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        report = await run_audit(conn)
+    assert report["ok"], report["violations"]
+
+
+@pytest.mark.parametrize("point", ["after_commit", "after_publish"])
+async def test_killed_cancel_releases_every_hold_once(
+    services: Settings, pool: asyncpg.Pool, producer: AIOKafkaProducer, point: str
+) -> None:
+    await seed_catalogue(pool)
+    buyer = f"buyer-cancel-{uuid.uuid4().hex[:6]}"
+    await fund_wallet(pool, buyer, 500, f"cancel-topup:{buyer}")
+    order_id = f"cancel-{uuid.uuid4().hex[:8]}"
+    # 10.13 EUR: 5.00 from the wallet (frozen), 5.13 by card, which the gateway declines.
+    await publish(
+        producer,
+        OrderSubmitted.new(
+            order_id,
+            OrderSubmittedPayload(
+                order_id=order_id,
+                buyer_id=buyer,
+                currency="EUR",
+                items=[OrderLine(sku_id="sku-declined", quantity=1)],
+            ),
+            idempotency_key=order_id,
+        ),
+    )
+    async with simulator(services) as children:
+        start_workers(children, env={"PAYFLOW_CRASH_AT": f"{point}:settlement"})
+        assert await asyncio.to_thread(children.procs[-1].wait, 90) == EXIT_CODE
+        start_workers(children)
+
+        async def cancelled() -> bool:
+            return await order_state(pool, order_id) == "cancelled"
+
+        await eventually(cancelled, 90, f"{order_id} cancelled")
+    assert await _balances(pool, buyer) == (500, 500, 0)
+    holds = await pool.fetch("SELECT state FROM fund_holds WHERE order_id = $1", order_id)
+    assert [h["state"] for h in holds] == ["cancelled"]
+    stock = await pool.fetch("SELECT state FROM stock_holds WHERE order_id = $1", order_id)
+    assert [s["state"] for s in stock] == ["released"]
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM ledger_transactions WHERE order_id = $1", order_id
+        )
+        == 0
+    )
+    await _audit_clean(pool)
+
+
+@pytest.mark.parametrize("point", ["after_commit", "after_publish"])
+async def test_killed_withdrawal_pays_out_once(
+    services: Settings, pool: asyncpg.Pool, producer: AIOKafkaProducer, point: str
+) -> None:
+    buyer = f"buyer-wd-{uuid.uuid4().hex[:6]}"
+    await fund_wallet(pool, buyer, 9_000, f"wd-topup:{buyer}")
+    op = f"wd-{uuid.uuid4().hex[:8]}"
+    await publish(
+        producer,
+        WithdrawalRequested.new(
+            op,
+            WithdrawalRequestedPayload(
+                operation_id=op,
+                buyer_id=buyer,
+                amount=Money(amount=4_000, currency="EUR"),
+                destination="iban-crash",
+            ),
+            idempotency_key=op,
+        ),
+    )
+    async with simulator(services) as children:
+        start_workers(children, env={"PAYFLOW_CRASH_AT": f"{point}:wallet"})
+        assert await asyncio.to_thread(children.procs[-1].wait, 90) == EXIT_CODE
+        start_workers(children)
+
+        async def completed() -> bool:
+            return (
+                await pool.fetchval(
+                    "SELECT status FROM wallet_operations WHERE operation_id = $1", op
+                )
+                == "completed"
+            )
+
+        await eventually(completed, 90, f"{op} completed")
+    assert await _balances(pool, buyer) == (5_000, 5_000, 0)
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM ledger_transactions WHERE idempotency_key = $1",
+            f"withdrawal:{op}",
+        )
+        == 1
+    )
+    await _audit_clean(pool)
