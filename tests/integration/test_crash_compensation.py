@@ -114,12 +114,10 @@ async def test_killed_withdrawal_pays_out_once(
         start_workers(children)
 
         async def completed() -> bool:
-            return (
-                await pool.fetchval(
-                    "SELECT status FROM wallet_operations WHERE operation_id = $1", op
-                )
-                == "completed"
+            status = await pool.fetchval(
+                "SELECT status FROM wallet_operations WHERE operation_id = $1", op
             )
+            return bool(status == "completed")
 
         await eventually(completed, 90, f"{op} completed")
     assert await _balances(pool, buyer) == (5_000, 5_000, 0)
