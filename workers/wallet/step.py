@@ -16,7 +16,9 @@ from contracts.envelope import Envelope
 from contracts.events.wallet import (
     OperationKind,
     TopUpGatewayResult,
+    TopUpGatewayResultPayload,
     TopUpRequested,
+    TopUpRequestedPayload,
     WalletOperationClosedPayload,
     WalletOperationCompleted,
     WalletOperationFailed,
@@ -25,7 +27,6 @@ from contracts.events.wallet import (
     WithdrawalRequested,
     WithdrawalRequestedPayload,
 )
-from contracts.money import Money
 from contracts.topics import WALLET_REQUESTS, WALLET_STEPS, Topic
 from workers.gateway_request import client
 from workers.gateway_request.client import GatewayReply
@@ -38,29 +39,40 @@ from workers.wallet import payouts, store
 from workers.wallet.payouts import PayoutReply
 
 HOLD_TTL = timedelta(hours=1)
-Closed = type[WalletOperationCompleted | WalletOperationFailed | WalletOperationNeedsReview]
+OUTCOME_EVENTS = {
+    "completed": WalletOperationCompleted,
+    "failed": WalletOperationFailed,
+    "manual_review": WalletOperationNeedsReview,
+}
+Request = TopUpGatewayResultPayload | TopUpRequestedPayload | WithdrawalRequestedPayload
 
 
-def _closed(
-    kind: Closed,
+async def _close(
+    tx: asyncpg.Connection,
     event: Envelope,
-    op: OperationKind,
-    buyer_id: str,
-    amount: Money,
+    kind: OperationKind,
+    req: Request,
+    to: str,
+    from_: str,
     reason: str | None = None,
     detail: str | None = None,
-) -> Envelope:
-    return kind.caused_by(
-        event,
-        WalletOperationClosedPayload(
-            operation_id=event.correlation_id,
-            kind=op,
-            buyer_id=buyer_id,
-            amount=amount,
-            reason_code=reason,
-            detail=detail,
-        ),
-    )
+) -> list[Envelope]:
+    """Move the operation to its final status and announce it; nothing if it already moved."""
+    if not await store.move(tx, req.operation_id, to, (from_,), reason):
+        return []
+    return [
+        OUTCOME_EVENTS[to].caused_by(
+            event,
+            WalletOperationClosedPayload(
+                operation_id=req.operation_id,
+                kind=kind,
+                buyer_id=req.buyer_id,
+                amount=req.amount,
+                reason_code=reason,
+                detail=detail,
+            ),
+        )
+    ]
 
 
 def top_up_payment_id(operation_id: str) -> str:
@@ -113,65 +125,50 @@ class WalletOperations(Stage):
         await record_reply(tx, top_up_payment_id(req.operation_id), reply)
         if reply.accepted:
             return []  # credited when the gateway's callback confirms
-        await store.move(tx, req.operation_id, "failed", ("requested",), "gateway_refused_request")
-        return [
-            _closed(
-                WalletOperationFailed,
-                event,
-                "top_up",
-                req.buyer_id,
-                req.amount,
-                "gateway_refused_request",
-                f"gateway answered {reply.status}",
-            )
-        ]
+        return await _close(
+            tx,
+            event,
+            "top_up",
+            req,
+            "failed",
+            "requested",
+            "gateway_refused_request",
+            f"gateway answered {reply.status}",
+        )
 
     async def _top_up_result(
         self, tx: asyncpg.Connection, event: TopUpGatewayResult
     ) -> Sequence[Envelope]:
         r = event.payload
         if r.status == "mismatch":
-            if not await store.move(tx, r.operation_id, "manual_review", ("requested",), r.detail):
-                return []
-            return [
-                _closed(
-                    WalletOperationNeedsReview,
-                    event,
-                    "top_up",
-                    r.buyer_id,
-                    r.amount,
-                    "amount_mismatch",
-                    r.detail,
-                )
-            ]
+            return await _close(
+                tx, event, "top_up", r, "manual_review", "requested", "amount_mismatch", r.detail
+            )
         if r.status == "failed":
-            if not await store.move(tx, r.operation_id, "failed", ("requested",), r.detail):
-                return []
-            return [
-                _closed(
-                    WalletOperationFailed,
-                    event,
-                    "top_up",
-                    r.buyer_id,
-                    r.amount,
-                    r.detail or "gateway_declined",
-                    r.detail,
-                )
-            ]
-        if not await store.move(tx, r.operation_id, "completed", ("requested",)):
-            return []
-        cur = r.amount.currency
-        wallet = await accounts.ensure(tx, accounts.wallet(r.buyer_id, cur))
-        clearing = await accounts.ensure(tx, accounts.external("gateway_clearing", cur))
-        await postings.post(
-            tx,
-            kind="top_up",
-            order_id=None,
-            idempotency_key=f"top_up:{r.operation_id}",
-            currency=cur,
-            legs=[postings.Leg(clearing, wallet, r.amount.amount, "top_up")],
-        )
-        return [_closed(WalletOperationCompleted, event, "top_up", r.buyer_id, r.amount)]
+            return await _close(
+                tx,
+                event,
+                "top_up",
+                r,
+                "failed",
+                "requested",
+                r.detail or "gateway_declined",
+                r.detail,
+            )
+        closed = await _close(tx, event, "top_up", r, "completed", "requested")
+        if closed:  # credited once, in the same transaction as the status change
+            cur = r.amount.currency
+            wallet = await accounts.ensure(tx, accounts.wallet(r.buyer_id, cur))
+            clearing = await accounts.ensure(tx, accounts.external("gateway_clearing", cur))
+            await postings.post(
+                tx,
+                kind="top_up",
+                order_id=None,
+                idempotency_key=f"top_up:{r.operation_id}",
+                currency=cur,
+                legs=[postings.Leg(clearing, wallet, r.amount.amount, "top_up")],
+            )
+        return closed
 
     async def _freeze(
         self, tx: asyncpg.Connection, event: WithdrawalRequested
@@ -180,29 +177,16 @@ class WalletOperations(Stage):
         if await store.record_operation(tx, "withdrawal", w) != "requested":
             return []
         wallet = await accounts.ensure(tx, accounts.wallet(w.buyer_id, w.amount.currency))
+        expires_at = datetime.now(UTC) + HOLD_TTL
         try:
             async with tx.transaction():
                 entry = await funds.freeze(
-                    tx,
-                    w.operation_id,
-                    wallet,
-                    w.amount.amount,
-                    w.amount.currency,
-                    datetime.now(UTC) + HOLD_TTL,
+                    tx, w.operation_id, wallet, w.amount.amount, w.amount.currency, expires_at
                 )
         except funds.InsufficientFunds as exc:
-            await store.move(tx, w.operation_id, "failed", ("requested",), "insufficient_funds")
-            return [
-                _closed(
-                    WalletOperationFailed,
-                    event,
-                    "withdrawal",
-                    w.buyer_id,
-                    w.amount,
-                    "insufficient_funds",
-                    str(exc),
-                )
-            ]
+            return await _close(
+                tx, event, "withdrawal", w, "failed", "requested", "insufficient_funds", str(exc)
+            )
         if not entry.apply:
             return []
         await store.move(tx, w.operation_id, "frozen", ("requested",))
@@ -214,21 +198,11 @@ class WalletOperations(Stage):
         w: WithdrawalRequestedPayload = event.payload
         await store.record_payout_reply(tx, w.operation_id, reply.status, reply.body)
         if not reply.paid:
-            entry = await funds.cancel(tx, w.operation_id)
-            if entry.verdict is Verdict.DUPLICATE:
+            if (await funds.cancel(tx, w.operation_id)).verdict is Verdict.DUPLICATE:
                 return []
-            await store.move(tx, w.operation_id, "failed", ("frozen",), "payout_declined")
-            return [
-                _closed(
-                    WalletOperationFailed,
-                    event,
-                    "withdrawal",
-                    w.buyer_id,
-                    w.amount,
-                    "payout_declined",
-                    reply.body[:500],
-                )
-            ]
+            return await _close(
+                tx, event, "withdrawal", w, "failed", "frozen", "payout_declined", reply.body[:500]
+            )
         try:
             async with tx.transaction():
                 confirmed, held = await funds.confirm(tx, w.operation_id)
@@ -238,20 +212,16 @@ class WalletOperations(Stage):
             return []
         if confirmed is None or not confirmed.apply:
             # Paid out, but the hold can no longer be confirmed: money left; a human decides.
-            await store.move(
-                tx, w.operation_id, "manual_review", ("frozen",), "hold_not_confirmable"
+            return await _close(
+                tx,
+                event,
+                "withdrawal",
+                w,
+                "manual_review",
+                "frozen",
+                "hold_not_confirmable",
+                "payout sent, hold not confirmable",
             )
-            return [
-                _closed(
-                    WalletOperationNeedsReview,
-                    event,
-                    "withdrawal",
-                    w.buyer_id,
-                    w.amount,
-                    "hold_not_confirmable",
-                    "payout sent but the hold was not confirmable",
-                )
-            ]
         cur = w.amount.currency
         out = await accounts.ensure(tx, accounts.external("payouts", cur))
         await postings.post(
@@ -264,5 +234,4 @@ class WalletOperations(Stage):
                 postings.Leg(h.account_id, out, h.amount, "payout", debit_frozen=True) for h in held
             ],
         )
-        await store.move(tx, w.operation_id, "completed", ("frozen",))
-        return [_closed(WalletOperationCompleted, event, "withdrawal", w.buyer_id, w.amount)]
+        return await _close(tx, event, "withdrawal", w, "completed", "frozen")
