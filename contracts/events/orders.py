@@ -45,6 +45,10 @@ class SubOrder(StrictModel):
     warehouse_id: Identifier
     subtotal: Money
     discount: Money
+    platform_discount: Money = Field(
+        description="The part of discount funded by the platform (platform-wide coupons); "
+        "the merchant is paid as if it had not been given."
+    )
     amount: Money = Field(description="subtotal - discount: what the buyer pays for this part.")
     lines: Annotated[list[PricedLine], Field(min_length=1)]
 

@@ -1,6 +1,6 @@
-"""5,000 orders to one merchant through the real pipeline (order build, fund freeze,
-settlement as a worker process): every order settles once, and the merchant's payable and
-the platform's fee account, hot rows every settlement credits, end exactly right.
+"""5,000 orders to one merchant through the real pipeline (all stages as a worker process,
+plus a second settlement replica): every order settles once, and the merchant's payable
+and the platform's fee account, hot rows every settlement credits, end exactly right.
 
 The merchant, its SKUs and the currency (CHF) are this test's own, so no other test's
 orders can touch the two accounts whose exact balances are asserted. Orders are
@@ -29,25 +29,30 @@ ORDERS = 5_000
 BUYERS = 8
 CUR = "CHF"
 FEE_BPS = 55
-WALLET = 10_000_000  # minor units per buyer: far more than its share of the orders
+WALLET = 8_000 * (ORDERS // BUYERS + 1)  # an order costs at most 5 x 790 + 3,900
 
 
 async def _hot_catalogue(pool: asyncpg.Pool, run: str) -> tuple[str, list[str]]:
-    """A merchant of this run with two SKUs (one with a price tier) in CHF."""
+    """A merchant of this run with two SKUs in CHF, one with a price tier, in two
+    warehouses (an order with both has two sub-orders, so two payouts to one account)."""
     merchant = f"m-hot-{run}"
-    skus = [(f"sku-hot-{run}-mug", 890, [(4, 790)]), (f"sku-hot-{run}-lamp", 3_900, [])]
+    skus = [
+        (f"sku-hot-{run}-mug", "w-north", 890, [(4, 790)]),
+        (f"sku-hot-{run}-lamp", "w-south", 3_900, []),
+    ]
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("INSERT INTO merchants VALUES ($1, $2, $3)", merchant, "Hot", FEE_BPS)
-        for sku, price, tiers in skus:
+        for sku, warehouse, price, tiers in skus:
             product = f"p-{sku}"
             await conn.execute(
                 "INSERT INTO products VALUES ($1, $2, 'c-home', $1)", product, merchant
             )
             await conn.execute(
                 """INSERT INTO skus (sku_id, product_id, warehouse_id, currency, unit_price)
-                   VALUES ($1, $2, 'w-north', $3, $4)""",
+                   VALUES ($1, $2, $3, $4, $5)""",
                 sku,
                 product,
+                warehouse,
                 CUR,
                 price,
             )
@@ -55,7 +60,7 @@ async def _hot_catalogue(pool: asyncpg.Pool, run: str) -> tuple[str, list[str]]:
             await conn.executemany(
                 "INSERT INTO price_tiers VALUES ($1, $2, $3)", [(sku, q, p) for q, p in tiers]
             )
-    return merchant, [sku for sku, _, _ in skus]
+    return merchant, [sku for sku, *_ in skus]
 
 
 async def _fund(pool: asyncpg.Pool, buyer: str) -> None:
@@ -122,6 +127,8 @@ async def test_one_hot_merchant_settles_every_order_exactly(
     prefix = f"hot-{run}-"
     children = Children(services.state_dir / "logs" / "tests")
     start_workers(children)
+    # A second settlement replica: the two flush into the same merchant and fee rows.
+    children.start("test-settlement-replica", "run", "settlement")
     try:
 
         async def all_settled() -> bool:
@@ -134,7 +141,7 @@ async def test_one_hot_merchant_settles_every_order_exactly(
             states = {r["state"]: r["n"] for r in rows}
             final = {s: n for s, n in states.items() if s in ("cancelled", "manual_review")}
             assert not final, f"orders that will never settle: {final}"
-            return states.get("settled", 0) == ORDERS
+            return bool(states.get("settled", 0) == ORDERS)
 
         await eventually(all_settled, 600, f"all {ORDERS} orders settled")
     finally:
@@ -145,12 +152,14 @@ async def test_one_hot_merchant_settles_every_order_exactly(
     )
     assert rejected == 0
     sums = await pool.fetchrow(
-        """SELECT sum(d.net) AS net, sum(d.fee) AS fee, count(DISTINCT d.merchant_id) AS merchants
+        """SELECT sum(d.net) AS net, sum(d.fee) AS fee, count(*) AS payouts,
+                  count(DISTINCT d.merchant_id) AS merchants
            FROM transaction_details d JOIN transactions t USING (transaction_id)
            WHERE t.order_id LIKE $1 || '%'""",
         prefix,
     )
     assert sums["merchants"] == 1
+    assert sums["payouts"] == ORDERS + len(range(0, ORDERS, 3))  # lamps: a second sub-order
     assert sums["net"] > 0 and sums["fee"] > 0
     payable_after, fees_after = await _balance(pool, payable), await _balance(pool, fee_income)
     assert payable_after[0] - payable_before[0] == sums["net"]

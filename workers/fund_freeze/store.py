@@ -40,21 +40,26 @@ async def save_transaction(
     )
     rows = []
     for sub in order.sub_orders:
-        fee = platform_fee(sub.amount.amount, fees[sub.merchant_id])
+        # The merchant is owed what the buyer pays plus what the platform's coupons cover;
+        # the fee is taken on that gross.
+        subsidy = sub.platform_discount.amount
+        gross = sub.amount.amount + subsidy
+        fee = platform_fee(gross, fees[sub.merchant_id])
         rows.append(
             (
                 transaction_id,
                 sub.sub_order_id,
                 sub.merchant_id,
                 sub.amount.currency,
-                sub.amount.amount,
+                gross,
                 fee,
-                sub.amount.amount - fee,
+                gross - fee,
+                subsidy,
             )
         )
     await conn.executemany(
         """INSERT INTO transaction_details (transaction_id, sub_order_id, merchant_id, currency,
-                                            amount, fee, net)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+                                            amount, fee, net, subsidy)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
         rows,
     )

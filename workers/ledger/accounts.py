@@ -4,9 +4,10 @@ from dataclasses import dataclass
 
 import asyncpg
 
-# Accounts that mirror money outside payflow (owed by a gateway, paid in from outside):
-# their balance is the negative image of what came in, so they may go below zero.
-_MAY_GO_NEGATIVE = {"gateway_clearing", "funding", "payouts"}
+# Accounts that mirror money outside payflow (owed by a gateway, paid in from outside) have
+# the negative image of what came in as their balance; the coupon subsidy account's negative
+# balance is what the platform has spent on its coupons. Only these may go below zero.
+_MAY_GO_NEGATIVE = {"gateway_clearing", "funding", "payouts", "coupon_subsidy"}
 
 
 @dataclass(frozen=True)

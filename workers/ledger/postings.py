@@ -5,6 +5,19 @@ balanced by construction. Balances change by the net of all legs per account, ap
 account-id order (a fixed lock order: no deadlocks between concurrent postings); an account
 whose legs net to zero (the order clearing account) is not touched at all, which keeps that
 hot row out of every settlement.
+
+Hot accounts (docs/hot-accounts.md). A merchant's payable and the fee account are credited
+by every settlement; updating them per posting would lock them from a batch's first order
+to its commit and serialise every settlement replica behind one merchant. With
+`defer_credits`, an account whose net is a pure credit (which no constraint can refuse)
+is parked in a per-connection temp table instead, and `flush_deferred` applies them all
+with one update per account just before the transaction commits. Because the parked rows
+are in the same transaction:
+- a rolled-back savepoint takes its credits along with its entries;
+- a commit with credits still parked is refused (a deferred trigger), so balances and
+  entries agree at every commit and the audit's snapshot never sees one without the other.
+Debits, and anything touching frozen money, are applied at once: they need the checks.
+A debit does not see credits parked earlier in the same transaction.
 """
 
 from collections import defaultdict
@@ -28,6 +41,60 @@ class LedgerError(ValueError):
     pass
 
 
+# Created on first use per connection (and again if the creating savepoint rolled back).
+# ON COMMIT DELETE ROWS resets its storage at every commit; temp tables are never vacuumed.
+_ENSURE_DEFERRED = """
+DO $$
+BEGIN
+    IF to_regclass('pg_temp.deferred_credits') IS NULL THEN
+        CREATE TEMP TABLE deferred_credits (
+            account_id text    NOT NULL,
+            currency   char(3) NOT NULL,
+            amount     bigint  NOT NULL CHECK (amount > 0)
+        ) ON COMMIT DELETE ROWS;
+        CREATE OR REPLACE FUNCTION pg_temp.refuse_unflushed_credits() RETURNS trigger
+        LANGUAGE plpgsql AS $f$
+        BEGIN
+            IF EXISTS (SELECT FROM pg_temp.deferred_credits) THEN
+                RAISE EXCEPTION 'deferred credits were not flushed before commit'
+                    USING HINT = 'call postings.flush_deferred in the same transaction';
+            END IF;
+            RETURN NULL;
+        END $f$;
+        -- Fires at commit: parked credits must have been flushed by then.
+        CREATE CONSTRAINT TRIGGER deferred_credits_flushed AFTER INSERT ON deferred_credits
+            DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+            EXECUTE FUNCTION pg_temp.refuse_unflushed_credits();
+    END IF;
+END $$"""
+
+# Joined with `accounts` so that an unknown account (or one in another currency) is found
+# now, inside the event's savepoint, rather than at the flush, which would fail the batch.
+_PARK = """
+INSERT INTO pg_temp.deferred_credits (account_id, currency, amount)
+SELECT a.account_id, a.currency, c.amount
+  FROM unnest($1::text[], $2::bigint[]) AS c(account_id, amount)
+  JOIN accounts a ON a.account_id = c.account_id AND a.currency = $3"""
+
+# Rows are locked in account-id order (ORDER BY before FOR UPDATE), like every posting.
+_FLUSH = """
+WITH parked AS (
+    DELETE FROM pg_temp.deferred_credits RETURNING account_id, currency, amount
+), per_account AS (
+    SELECT account_id, currency, sum(amount) AS amount FROM parked
+     GROUP BY account_id, currency
+), locked AS (
+    SELECT a.account_id, p.amount FROM accounts a
+      JOIN per_account p ON p.account_id = a.account_id AND p.currency = a.currency
+     ORDER BY a.account_id
+       FOR UPDATE OF a
+)
+UPDATE accounts a SET available = a.available + l.amount, total = a.total + l.amount,
+       updated_at = now()
+  FROM locked l
+ WHERE a.account_id = l.account_id"""
+
+
 async def post(
     conn: asyncpg.Connection,
     *,
@@ -36,8 +103,13 @@ async def post(
     idempotency_key: str,
     currency: str,
     legs: Sequence[Leg],
+    defer_credits: bool = False,
 ) -> int | None:
-    """Post once per idempotency key; returns the ledger transaction id, None if already posted."""
+    """Post once per idempotency key; returns the ledger transaction id, None if already posted.
+
+    With `defer_credits`, pure credits reach `accounts` only at `flush_deferred`, which the
+    caller must run in the same transaction before it commits (the commit fails otherwise).
+    """
     legs = [leg for leg in legs if leg.amount != 0]
     for leg in legs:
         if leg.amount < 0 or isinstance(leg.amount, bool):
@@ -62,9 +134,13 @@ async def post(
     for leg in legs:
         (frozen if leg.debit_frozen else available)[leg.debit] -= leg.amount
         available[leg.credit] += leg.amount
+    parked: dict[str, int] = {}
     for account_id in sorted(set(available) | set(frozen)):
         da, df = available[account_id], frozen[account_id]
         if da == 0 and df == 0:
+            continue
+        if defer_credits and da > 0 and df == 0:
+            parked[account_id] = da
             continue
         status = await conn.execute(
             """UPDATE accounts SET available = available + $2, frozen = frozen + $3,
@@ -77,4 +153,22 @@ async def post(
         )
         if status != "UPDATE 1":
             raise LedgerError(f"account {account_id} ({currency}) does not exist")
+    if parked:
+        await _park(conn, currency, parked)
     return txn_id
+
+
+async def _park(conn: asyncpg.Connection, currency: str, credits: dict[str, int]) -> None:
+    await conn.execute(_ENSURE_DEFERRED)
+    status = await conn.execute(_PARK, list(credits), list(credits.values()), currency)
+    if status != f"INSERT 0 {len(credits)}":
+        raise LedgerError(f"one of the accounts {sorted(credits)} ({currency}) does not exist")
+
+
+async def flush_deferred(conn: asyncpg.Connection) -> int:
+    """Apply every credit parked in this transaction, one update per account, and empty the
+    table; returns how many accounts changed. A no-op when nothing was parked."""
+    if await conn.fetchval("SELECT to_regclass('pg_temp.deferred_credits')") is None:
+        return 0
+    status: str = await conn.execute(_FLUSH)
+    return int(status.split()[-1])

@@ -93,19 +93,21 @@ CHECKS = [
     Check(
         "settled_orders_posted_once",
         "each settled order has exactly one purchase posting whose merchant and fee legs "
-        "add up to the transaction total",
+        "add up to its total plus the platform's coupon subsidy",
         "SELECT count(*) FROM orders WHERE state = 'settled'",
-        """SELECT o.order_id, t.total, count(DISTINCT l.ledger_txn_id) AS postings,
-                    coalesce(sum(e.amount) FILTER (WHERE e.leg LIKE 'merchant:%'
-                                                   OR e.leg LIKE 'fee:%'), 0) AS paid_out
-             FROM orders o JOIN transactions t USING (order_id)
-             LEFT JOIN ledger_transactions l ON l.order_id = o.order_id AND l.kind = 'purchase'
-             LEFT JOIN ledger_entries e ON e.ledger_txn_id = l.ledger_txn_id
-             WHERE o.state = 'settled'
-             GROUP BY o.order_id, t.total
-             HAVING count(DISTINCT l.ledger_txn_id) <> 1
-                 OR coalesce(sum(e.amount) FILTER (WHERE e.leg LIKE 'merchant:%'
-                                                   OR e.leg LIKE 'fee:%'), 0) <> t.total""",
+        """SELECT o.order_id, t.total, s.subsidy, count(DISTINCT l.ledger_txn_id) AS postings,
+                  coalesce(sum(e.amount) FILTER (WHERE e.leg LIKE 'merchant:%'
+                                                 OR e.leg LIKE 'fee:%'), 0) AS paid_out
+           FROM orders o JOIN transactions t USING (order_id)
+           JOIN (SELECT transaction_id, sum(subsidy) AS subsidy FROM transaction_details
+                 GROUP BY 1) s USING (transaction_id)
+           LEFT JOIN ledger_transactions l ON l.order_id = o.order_id AND l.kind = 'purchase'
+           LEFT JOIN ledger_entries e ON e.ledger_txn_id = l.ledger_txn_id
+           WHERE o.state = 'settled'
+           GROUP BY o.order_id, t.total, s.subsidy
+           HAVING count(DISTINCT l.ledger_txn_id) <> 1
+               OR coalesce(sum(e.amount) FILTER (WHERE e.leg LIKE 'merchant:%'
+                                                 OR e.leg LIKE 'fee:%'), 0) <> t.total + s.subsidy""",
     ),
     Check(
         "cancelled_orders_hold_nothing",
@@ -130,11 +132,12 @@ CHECKS = [
     ),
     Check(
         "transaction_details_sum_to_total",
-        "a transaction's per-merchant lines add up to its total",
+        "a transaction's per-merchant lines, less the platform's subsidy, add up to its total",
         "SELECT count(*) FROM transactions",
-        """SELECT t.transaction_id, t.total, coalesce(sum(d.amount), 0) AS lines
-             FROM transactions t LEFT JOIN transaction_details d USING (transaction_id)
-             GROUP BY t.transaction_id, t.total HAVING t.total <> coalesce(sum(d.amount), 0)""",
+        """SELECT t.transaction_id, t.total, coalesce(sum(d.amount - d.subsidy), 0) AS lines
+           FROM transactions t LEFT JOIN transaction_details d USING (transaction_id)
+           GROUP BY t.transaction_id, t.total
+           HAVING t.total <> coalesce(sum(d.amount - d.subsidy), 0)""",
     ),
     Check(
         "wallet_operations_posted_once",

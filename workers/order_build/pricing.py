@@ -34,6 +34,9 @@ class Part:
     warehouse_id: str
     lines: tuple[Line, ...]
     discount: int
+    # The part of `discount` the platform pays for (platform-wide coupons); the rest is the
+    # merchant's own coupon and simply lowers what the merchant is paid.
+    platform_discount: int = 0
 
     @property
     def subtotal(self) -> int:
@@ -89,6 +92,7 @@ def price_order(
     keys = sorted(groups)
     subtotals = [sum(line.total for line in groups[k]) for k in keys]
     discounts = [0] * len(keys)
+    platform_discounts = [0] * len(keys)
     for coupon in coupons:
         if coupon.currency != currency:
             raise Rejection(
@@ -108,8 +112,12 @@ def price_order(
         off = coupon_discount(coupon, sum(eligible), now)
         for i, share in enumerate(allocate(off, eligible)):
             discounts[i] += share
+            if coupon.merchant_id is None:
+                platform_discounts[i] += share
     parts = tuple(
-        Part(f"{order_id}-{n + 1}", k[0], k[1], tuple(groups[k]), discounts[n])
+        Part(
+            f"{order_id}-{n + 1}", k[0], k[1], tuple(groups[k]), discounts[n], platform_discounts[n]
+        )
         for n, k in enumerate(keys)
     )
     return PricedOrder(order_id, currency, parts, tuple(c.grant_id for c in coupons))

@@ -38,6 +38,7 @@ def _contract_sub_order(part: Part, currency: str) -> SubOrder:
         warehouse_id=part.warehouse_id,
         subtotal=m(part.subtotal),
         discount=m(part.discount),
+        platform_discount=m(part.platform_discount),
         amount=m(part.amount),
         lines=[
             PricedLine(

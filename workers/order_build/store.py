@@ -33,8 +33,8 @@ async def save_order(
     )
     await conn.executemany(
         """INSERT INTO sub_orders (sub_order_id, order_id, merchant_id, warehouse_id, currency,
-                                   subtotal, discount, amount)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+                                   subtotal, discount, amount, platform_discount)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
         [
             (
                 p.sub_order_id,
@@ -45,6 +45,7 @@ async def save_order(
                 p.subtotal,
                 p.discount,
                 p.amount,
+                p.platform_discount,
             )
             for p in priced.parts
         ],

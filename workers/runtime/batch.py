@@ -3,6 +3,9 @@
 Each event runs in its own savepoint inside the batch transaction, so one poisoned event
 is dead-lettered without undoing the others, while a transient error (connection lost)
 undoes the whole batch for a retry. One commit per batch is what keeps fsyncs low.
+`Stage.before_commit` runs last in the same transaction, for work a stage coalesces across
+the batch (e.g. settlement's merchant and fee credits): it commits with the events or not
+at all.
 """
 
 import asyncio
@@ -117,6 +120,7 @@ async def run_batch(
             dup_ids = [e.event_id for e in events if e.event_id in already]
             if dup_ids:
                 result.messages.extend(await outbox.stored_for(conn, stage.name, dup_ids))
+            await stage.before_commit(conn)
     result.messages.extend(dl.message() for dl in result.dead)
     return result
 

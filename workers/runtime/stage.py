@@ -30,3 +30,10 @@ class Stage(ABC):
         self, event: Envelope, tx: asyncpg.Connection, prepared: Any
     ) -> Sequence[Envelope]:
         """Apply the event's effect using `tx` and return the events to publish."""
+
+    async def before_commit(self, tx: asyncpg.Connection) -> None:
+        """Runs once per batch inside the batch transaction, after every event (and the dead
+        letters), just before the commit: work a stage batches up across its events, such as
+        coalesced balance updates. Not in any event's savepoint, so an error here fails the
+        whole batch (retried when transient). Default: nothing."""
+        return None

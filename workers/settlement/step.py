@@ -3,6 +3,11 @@
 Each participant (funds, stock, coupons) goes through the TCC barrier, so a redelivered or
 duplicated decision has no second effect, and a decision that contradicts an earlier one
 (Confirm after Cancel) is refused and sent to review instead of being applied.
+
+Merchant payables and the fee account are hot: every purchase credits them. Their credits
+are parked per posting and applied once per account per batch in `before_commit`, inside
+the batch transaction, so a merchant row is locked only from that flush to the commit
+instead of from the batch's first order on (docs/hot-accounts.md).
 """
 
 from collections.abc import Sequence
@@ -61,6 +66,9 @@ class Settlement(Stage):
                 order_id=event.correlation_id, stage="settlement", reason_code=code, detail=detail
             ),
         )
+
+    async def before_commit(self, tx: asyncpg.Connection) -> None:
+        await postings.flush_deferred(tx)
 
     async def _confirm(self, tx: asyncpg.Connection, event: PaymentSucceeded) -> Sequence[Envelope]:
         p = event.payload
@@ -121,13 +129,17 @@ class Settlement(Stage):
         for r in rows:
             acct = await accounts.ensure(tx, accounts.merchant_payable(r["merchant_id"], cur))
             payouts.append(
-                (Payout(r["sub_order_id"], acct, r["amount"], r["fee"]), r["merchant_id"])
+                (
+                    Payout(r["sub_order_id"], acct, r["amount"], r["fee"], r["subsidy"]),
+                    r["merchant_id"],
+                )
             )
         legs = purchase_legs(
             wallet=await accounts.ensure(tx, accounts.wallet(p.buyer_id, cur)),
             gateway_clearing=await accounts.ensure(tx, accounts.external("gateway_clearing", cur)),
             clearing=await accounts.ensure(tx, accounts.platform("order_clearing", cur)),
             fee_income=await accounts.ensure(tx, accounts.platform("fee_income", cur)),
+            coupon_subsidy=await accounts.ensure(tx, accounts.platform("coupon_subsidy", cur)),
             wallet_part=p.wallet_part.amount,
             gateway_part=p.gateway_part.amount,
             payouts=[po for po, _ in payouts],
@@ -139,6 +151,7 @@ class Settlement(Stage):
             idempotency_key=f"purchase:{p.order_id}",
             currency=cur,
             legs=legs,
+            defer_credits=True,  # flushed in before_commit
         )
         return payouts
 

@@ -5,7 +5,7 @@ import asyncpg
 
 async def details(conn: asyncpg.Connection, transaction_id: str) -> list[asyncpg.Record]:
     rows: list[asyncpg.Record] = await conn.fetch(
-        """SELECT sub_order_id, merchant_id, amount, fee, net FROM transaction_details
+        """SELECT sub_order_id, merchant_id, amount, fee, net, subsidy FROM transaction_details
            WHERE transaction_id = $1 ORDER BY sub_order_id""",
         transaction_id,
     )

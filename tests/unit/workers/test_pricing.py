@@ -253,3 +253,35 @@ def test_merchant_coupons_never_discount_other_merchants(
     for p in order.parts:
         if p.merchant_id != "m-1":
             assert p.discount == 0
+
+
+def test_platform_coupons_are_subsidised_and_merchant_coupons_are_not() -> None:
+    platform = Coupon(
+        "g1",
+        "TENOFF",
+        "discount_rate",
+        "EUR",
+        NOW - timedelta(days=1),
+        NOW + timedelta(days=1),
+        rate_bps=1_000,
+    )
+    own = Coupon(
+        "g2",
+        "ACME5",
+        "full_reduction",
+        "EUR",
+        NOW - timedelta(days=1),
+        NOW + timedelta(days=1),
+        merchant_id="m-a",
+        threshold=0,
+        reduction=50,
+    )
+    catalogue = {
+        "a": CatalogueItem("a", "m-a", "w-1", "c", "EUR", 1_000),
+        "b": CatalogueItem("b", "m-b", "w-1", "c", "EUR", 1_000),
+    }
+    priced = price_order("o-1", "EUR", {"a": 1, "b": 1}, catalogue, [own, platform], NOW)
+    by_merchant = {p.merchant_id: p for p in priced.parts}
+    assert by_merchant["m-a"].discount == 50 + 95  # its own 50, then 10% of the 950 left
+    assert by_merchant["m-a"].platform_discount == 95
+    assert by_merchant["m-b"].discount == by_merchant["m-b"].platform_discount == 100

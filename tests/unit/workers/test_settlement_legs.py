@@ -111,3 +111,23 @@ def test_any_mismatch_between_paid_and_owed_raises(
     gateway_part += delta if over else -delta
     with pytest.raises(ValueError):
         _legs(wallet_part, gateway_part, payouts)
+
+
+def test_platform_coupon_subsidy_is_paid_by_the_subsidy_account() -> None:
+    # The buyer paid 900 of a 1,000 sub-order; the platform's coupon covers the other 100.
+    payouts = [Payout("o-1-1", "merchant:m-a:payable:EUR", 1_000, 6, subsidy=100)]
+    legs = purchase_legs(
+        **ACCOUNTS,
+        coupon_subsidy="platform:payflow:coupon_subsidy:EUR",
+        wallet_part=400,
+        gateway_part=500,
+        payouts=payouts,
+    )
+    subsidy = [leg for leg in legs if leg.name == "coupon_subsidy"]
+    assert [(s.debit, s.amount) for s in subsidy] == [("platform:payflow:coupon_subsidy:EUR", 100)]
+    assert sum(leg.amount for leg in legs if leg.credit == ACCOUNTS["clearing"]) == 1_000
+
+
+def test_a_subsidy_without_its_account_raises() -> None:
+    with pytest.raises(ValueError, match="coupon subsidy account"):
+        _legs(400, 500, [Payout("o-1-1", "merchant:m-a:payable:EUR", 1_000, 6, subsidy=100)])
