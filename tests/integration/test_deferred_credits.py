@@ -1,4 +1,4 @@
-"""Deferred credits (postings.post(defer_credits=True) + flush_deferred) on a real Postgres:
+"""Deferred credits (postings.post(defer=True) + flush_deferred) on a real Postgres:
 credits reach the balances only at the flush, in the same transaction; a rolled-back
 savepoint takes its credits along; a commit with credits still parked is refused; and the
 runtime flushes through `Stage.before_commit` once per batch."""
@@ -55,7 +55,7 @@ async def _pay(
             postings.Leg(wallet, acct, amount, f"test:{i}")
             for i, (acct, amount) in enumerate(credits)
         ],
-        defer_credits=True,
+        defer=True,
     )
 
 
@@ -183,6 +183,31 @@ async def test_a_credit_to_an_account_of_another_currency_is_refused_at_once(
         assert await _total(conn, wallet) == FUNDED
 
 
+async def test_debits_of_accounts_that_may_go_negative_are_parked_too(
+    pool: asyncpg.Pool,
+) -> None:
+    # The gateway clearing account is debited by every card-paid order: as hot as a merchant.
+    _, merchant, _ = await _setup(pool)
+    async with pool.acquire() as conn:
+        clearing = await accounts.ensure(conn, accounts.external("gateway_clearing", "EUR"))
+        before = await _total(conn, clearing)
+        async with conn.transaction():
+            await postings.post(
+                conn,
+                kind="correction",
+                order_id=None,
+                idempotency_key=f"defer-neg:{uuid.uuid4().hex}",
+                currency="EUR",
+                legs=[postings.Leg(clearing, merchant, 700, "card")],
+                defer=True,
+            )
+            assert await _total(conn, clearing) == before  # parked, not applied
+            assert await postings.flush_deferred(conn) == 2
+            assert await _total(conn, clearing) == before - 700
+        assert await _total(conn, merchant) == 700
+    await _audit_clean(pool)
+
+
 def _record(event: Envelope, offset: int) -> ConsumerRecord[Any, Any]:
     value = encode(event)
     return ConsumerRecord(
@@ -222,7 +247,7 @@ async def test_the_runtime_flushes_once_per_batch_before_the_commit(pool: asyncp
                 idempotency_key=f"{self.name}:{event.event_id}",
                 currency="EUR",
                 legs=[postings.Leg(wallet, a, 100, "test")],
-                defer_credits=True,
+                defer=True,
             )
             if event.correlation_id == poisoned:
                 raise ValueError("poisoned after posting")

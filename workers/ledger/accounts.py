@@ -39,6 +39,10 @@ def external(purpose: str, currency: str) -> AccountRef:
 
 
 async def ensure(conn: asyncpg.Connection, ref: AccountRef) -> str:
+    # Look first: an INSERT ... ON CONFLICT on an existing row waits for any transaction
+    # updating that row, which would queue every settlement on a hot account.
+    if await conn.fetchval("SELECT 1 FROM accounts WHERE account_id = $1", ref.account_id):
+        return ref.account_id
     await conn.execute(
         """INSERT INTO accounts (account_id, owner_kind, owner_id, purpose, currency,
                                  may_go_negative)

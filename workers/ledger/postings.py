@@ -8,16 +8,18 @@ hot row out of every settlement.
 
 Hot accounts (docs/hot-accounts.md). A merchant's payable and the fee account are credited
 by every settlement; updating them per posting would lock them from a batch's first order
-to its commit and serialise every settlement replica behind one merchant. With
-`defer_credits`, an account whose net is a pure credit (which no constraint can refuse)
-is parked in a per-connection temp table instead, and `flush_deferred` applies them all
-with one update per account just before the transaction commits. Because the parked rows
-are in the same transaction:
+to its commit and serialise every settlement replica behind one merchant; the same holds
+for the gateway clearing and coupon subsidy accounts, debited by every such order. With
+`defer`, a change no constraint can refuse (a pure credit, or any change to an account that
+may go negative) is parked in a per-connection temp table instead, and `flush_deferred`
+applies them all with one update per account just before the transaction commits. Because
+the parked rows are in the same transaction:
 - a rolled-back savepoint takes its credits along with its entries;
 - a commit with credits still parked is refused (a deferred trigger), so balances and
   entries agree at every commit and the audit's snapshot never sees one without the other.
-Debits, and anything touching frozen money, are applied at once: they need the checks.
-A debit does not see credits parked earlier in the same transaction.
+Debits of accounts that may not go negative, and anything touching frozen money, are applied
+at once: they need the checks. Such a debit does not see credits parked earlier in the same
+transaction (it can be refused wrongly, never overdraw).
 """
 
 from collections import defaultdict
@@ -50,7 +52,7 @@ BEGIN
         CREATE TEMP TABLE deferred_credits (
             account_id text    NOT NULL,
             currency   char(3) NOT NULL,
-            amount     bigint  NOT NULL CHECK (amount > 0)
+            amount     bigint  NOT NULL CHECK (amount <> 0)
         ) ON COMMIT DELETE ROWS;
         CREATE OR REPLACE FUNCTION pg_temp.refuse_unflushed_credits() RETURNS trigger
         LANGUAGE plpgsql AS $f$
@@ -74,7 +76,9 @@ _PARK = """
 INSERT INTO pg_temp.deferred_credits (account_id, currency, amount)
 SELECT a.account_id, a.currency, c.amount
   FROM unnest($1::text[], $2::bigint[]) AS c(account_id, amount)
-  JOIN accounts a ON a.account_id = c.account_id AND a.currency = $3"""
+  JOIN accounts a ON a.account_id = c.account_id AND a.currency = $3
+ WHERE c.amount > 0 OR a.may_go_negative
+RETURNING account_id"""
 
 # Rows are locked in account-id order (ORDER BY before FOR UPDATE), like every posting.
 _FLUSH = """
@@ -103,12 +107,12 @@ async def post(
     idempotency_key: str,
     currency: str,
     legs: Sequence[Leg],
-    defer_credits: bool = False,
+    defer: bool = False,
 ) -> int | None:
     """Post once per idempotency key; returns the ledger transaction id, None if already posted.
 
-    With `defer_credits`, pure credits reach `accounts` only at `flush_deferred`, which the
-    caller must run in the same transaction before it commits (the commit fails otherwise).
+    With `defer`, changes no constraint can refuse reach `accounts` only at `flush_deferred`,
+    which the caller must run in the same transaction before it commits (or the commit fails).
     """
     legs = [leg for leg in legs if leg.amount != 0]
     for leg in legs:
@@ -134,14 +138,16 @@ async def post(
     for leg in legs:
         (frozen if leg.debit_frozen else available)[leg.debit] -= leg.amount
         available[leg.credit] += leg.amount
-    parked: dict[str, int] = {}
-    for account_id in sorted(set(available) | set(frozen)):
-        da, df = available[account_id], frozen[account_id]
-        if da == 0 and df == 0:
-            continue
-        if defer_credits and da > 0 and df == 0:
-            parked[account_id] = da
-            continue
+    deltas = {
+        account_id: (available[account_id], frozen[account_id])
+        for account_id in set(available) | set(frozen)
+        if available[account_id] or frozen[account_id]
+    }
+    parked: set[str] = set()
+    if defer:
+        parked = await _park(conn, currency, {a: da for a, (da, df) in deltas.items() if not df})
+    for account_id in sorted(deltas.keys() - parked):
+        da, df = deltas[account_id]
         status = await conn.execute(
             """UPDATE accounts SET available = available + $2, frozen = frozen + $3,
                    total = total + $2 + $3, updated_at = now()
@@ -153,16 +159,16 @@ async def post(
         )
         if status != "UPDATE 1":
             raise LedgerError(f"account {account_id} ({currency}) does not exist")
-    if parked:
-        await _park(conn, currency, parked)
     return txn_id
 
 
-async def _park(conn: asyncpg.Connection, currency: str, credits: dict[str, int]) -> None:
+async def _park(conn: asyncpg.Connection, currency: str, changes: dict[str, int]) -> set[str]:
+    """Park what no constraint can refuse; return those accounts (the rest apply at once)."""
+    if not changes:
+        return set()
     await conn.execute(_ENSURE_DEFERRED)
-    status = await conn.execute(_PARK, list(credits), list(credits.values()), currency)
-    if status != f"INSERT 0 {len(credits)}":
-        raise LedgerError(f"one of the accounts {sorted(credits)} ({currency}) does not exist")
+    rows = await conn.fetch(_PARK, list(changes), list(changes.values()), currency)
+    return {r["account_id"] for r in rows}
 
 
 async def flush_deferred(conn: asyncpg.Connection) -> int:

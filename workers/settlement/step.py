@@ -151,7 +151,7 @@ class Settlement(Stage):
             idempotency_key=f"purchase:{p.order_id}",
             currency=cur,
             legs=legs,
-            defer_credits=True,  # flushed in before_commit
+            defer=True,  # flushed in before_commit
         )
         return payouts
 
