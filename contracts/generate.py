@@ -28,6 +28,7 @@ from contracts.topics import (
     DLQ_SUFFIX,
     GATEWAY_CALLBACKS,
     ORDERS_OUTCOMES,
+    ORDERS_REFUNDS,
     ORDERS_SUBMITTED,
     PARTITION_KEY,
     TOPICS,
@@ -51,6 +52,7 @@ UPSTREAM_ACTIONS: dict[str, str] = {
     GATEWAY_CALLBACKS.base: "send",
     ORDERS_OUTCOMES.base: "receive",
     WALLET_REQUESTS.base: "send",
+    ORDERS_REFUNDS.base: "send",
     WALLET_OUTCOMES.base: "receive",
 }
 
@@ -331,6 +333,32 @@ def example_documents() -> dict[str, JsonDict]:
         ),
         _envelope(
             "order.manual_review", closed("callback", "amount_mismatch", "1800 != 1899"), review
+        ),
+    ]
+    refund = _envelope(
+        "order.refund_requested",
+        {
+            "refund_id": "rf-1",
+            "order_id": _ORDER,
+            "sub_order_id": "ord-1001-1",
+            "amount": _money(1250),
+            "reason": "one mug arrived broken",
+        },
+        None,
+    )
+    refunded = {"order_id": _ORDER, "refund_id": "rf-1", "sub_order_id": "ord-1001-1"}
+    docs += [
+        refund,
+        _envelope("order.refunded", refunded | {"amount": _money(1250)}, refund),
+        _envelope(
+            "order.refund_rejected",
+            {
+                "order_id": _ORDER,
+                "refund_id": "rf-1",
+                "reason_code": "exceeds_captured",
+                "detail": "1250 asked, 750 of sub-order ord-1001-1 refundable",
+            },
+            refund,
         ),
     ]
     return {d["event_type"]: d for d in docs + _wallet_examples()}

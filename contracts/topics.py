@@ -14,10 +14,13 @@ from contracts.events.orders import OrderBuilt, OrderSubmitted
 from contracts.events.outcomes import (
     OrderCancelled,
     OrderManualReview,
+    OrderRefunded,
+    OrderRefundRejected,
     OrderRejected,
     OrderSettled,
 )
 from contracts.events.payments import PaymentFailed, PaymentNeedsReview, PaymentSucceeded
+from contracts.events.refunds import RefundRequested
 from contracts.events.wallet import (
     TopUpGatewayResult,
     TopUpRequested,
@@ -93,9 +96,22 @@ PAYMENTS_DECIDED = Topic(
 )
 ORDERS_OUTCOMES = Topic(
     "orders.outcomes",
-    (OrderSettled, OrderCancelled, OrderRejected, OrderManualReview),
-    "Final outcome of each order, for upstream systems.",
+    (
+        OrderSettled,
+        OrderCancelled,
+        OrderRejected,
+        OrderManualReview,
+        OrderRefunded,
+        OrderRefundRejected,
+    ),
+    "Final outcome of each order (and of each refund), for upstream systems.",
     None,
+)
+ORDERS_REFUNDS = Topic(
+    "orders.refunds",
+    (RefundRequested,),
+    "Refunds of settled orders asked for by upstream systems.",
+    "settlement",
 )
 
 WALLET_REQUESTS = Topic(
@@ -124,6 +140,7 @@ TOPICS: tuple[Topic, ...] = (
     GATEWAY_CALLBACKS,
     PAYMENTS_DECIDED,
     ORDERS_OUTCOMES,
+    ORDERS_REFUNDS,
     WALLET_REQUESTS,
     WALLET_STEPS,
     WALLET_OUTCOMES,

@@ -55,3 +55,31 @@ class OrderManualReview(Envelope):
 
     event_type: Literal["order.manual_review"] = "order.manual_review"
     payload: OrderClosedPayload
+
+
+class OrderRefundedPayload(StrictModel):
+    order_id: Identifier
+    refund_id: Identifier
+    sub_order_id: Identifier
+    amount: Money
+
+
+class OrderRefunded(Envelope):
+    """Part of a settled order went back to the buyer's wallet."""
+
+    event_type: Literal["order.refunded"] = "order.refunded"
+    payload: OrderRefundedPayload
+
+
+class RefundRejectedPayload(StrictModel):
+    order_id: Identifier
+    refund_id: Identifier
+    reason_code: str
+    detail: str
+
+
+class OrderRefundRejected(Envelope):
+    """A refund that was not made (more than was paid, order not settled, ...)."""
+
+    event_type: Literal["order.refund_rejected"] = "order.refund_rejected"
+    payload: RefundRejectedPayload

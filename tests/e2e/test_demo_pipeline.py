@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from infra.settings import Settings
-from workers.ops.audit import run_audit
+from tests.support.pipeline import assert_audit_clean
 
 pytestmark = pytest.mark.e2e
 ORDERS = 240
@@ -71,6 +71,4 @@ async def test_every_order_reaches_its_final_state(services: Settings, pool: asy
         run,
     )
     assert dup >= ORDERS // 50
-    async with pool.acquire() as conn:
-        report = await run_audit(conn)
-    assert report["ok"], report["violations"]
+    await assert_audit_clean(pool)

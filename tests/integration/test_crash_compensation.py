@@ -13,6 +13,7 @@ from contracts.events.wallet import WithdrawalRequested, WithdrawalRequestedPayl
 from contracts.money import Money
 from infra.settings import Settings
 from tests.support.pipeline import (
+    assert_audit_clean,
     eventually,
     fund_wallet,
     order_state,
@@ -22,7 +23,6 @@ from tests.support.pipeline import (
     start_workers,
 )
 from workers.ledger import accounts
-from workers.ops.audit import run_audit
 from workers.runtime.faults import EXIT_CODE
 
 pytestmark = pytest.mark.integration
@@ -35,12 +35,6 @@ async def _balances(pool: asyncpg.Pool, buyer: str) -> tuple[int, int, int]:
     )
     assert row is not None
     return row["total"], row["available"], row["frozen"]
-
-
-async def _audit_clean(pool: asyncpg.Pool) -> None:
-    async with pool.acquire() as conn:
-        report = await run_audit(conn)
-    assert report["ok"], report["violations"]
 
 
 @pytest.mark.parametrize("point", ["after_commit", "after_publish"])
@@ -85,7 +79,7 @@ async def test_killed_cancel_releases_every_hold_once(
         )
         == 0
     )
-    await _audit_clean(pool)
+    await assert_audit_clean(pool)
 
 
 @pytest.mark.parametrize("point", ["after_commit", "after_publish"])
@@ -128,4 +122,4 @@ async def test_killed_withdrawal_pays_out_once(
         )
         == 1
     )
-    await _audit_clean(pool)
+    await assert_audit_clean(pool)

@@ -26,6 +26,7 @@ from contracts.events.orders import (
 from contracts.topics import ORDERS_OUTCOMES
 from infra.settings import Settings
 from tests.support.pipeline import (
+    assert_audit_clean,
     eventually,
     fund_wallet,
     order_state,
@@ -34,7 +35,6 @@ from tests.support.pipeline import (
     simulator,
     start_workers,
 )
-from workers.ops.audit import run_audit
 from workers.runtime.faults import EXIT_CODE
 
 pytestmark = pytest.mark.integration
@@ -124,6 +124,4 @@ async def _assert_exactly_once(pool: asyncpg.Pool, order_id: str, preference: st
         order_id,
     )
     assert outcomes == 1
-    async with pool.acquire() as conn:
-        report = await run_audit(conn)
-    assert report["ok"], report["violations"]
+    await assert_audit_clean(pool)

@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaProducer
 from contracts.events.orders import OrderLine, OrderSubmitted, OrderSubmittedPayload
 from infra.settings import Settings
 from tests.support.pipeline import (
+    assert_audit_clean,
     eventually,
     fund_wallet,
     order_state,
@@ -25,7 +26,6 @@ from tests.support.pipeline import (
     start_workers,
 )
 from workers.ledger import accounts
-from workers.ops.audit import run_audit
 from workers.participants import funds
 from workers.runtime.faults import EXIT_CODE
 from workers.tcc.barrier import Verdict
@@ -97,6 +97,4 @@ async def test_empty_cancel_survives_a_kill_and_blocks_a_late_try(
     )
     assert (row["total"], row["available"], row["frozen"]) == (100, 100, 0)
     assert await pool.fetchval("SELECT count(*) FROM fund_holds WHERE order_id = $1", order_id) == 0
-    async with pool.acquire() as conn:
-        report = await run_audit(conn)
-    assert report["ok"], report["violations"]
+    await assert_audit_clean(pool)

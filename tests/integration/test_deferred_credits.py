@@ -16,9 +16,8 @@ from contracts.envelope import Envelope
 from contracts.events.orders import OrderLine, OrderSubmitted, OrderSubmittedPayload
 from contracts.topics import ORDERS_SUBMITTED, Topic
 from infra.settings import Settings
-from tests.support.pipeline import fund_wallet
+from tests.support.pipeline import assert_audit_clean, fund_wallet
 from workers.ledger import accounts, postings
-from workers.ops.audit import run_audit
 from workers.runtime.batch import run_batch
 from workers.runtime.stage import Stage
 
@@ -73,12 +72,6 @@ async def _posted(conn: asyncpg.Connection | asyncpg.Pool, key: str) -> bool:
     )
 
 
-async def _audit_clean(pool: asyncpg.Pool) -> None:
-    async with pool.acquire() as conn:
-        report = await run_audit(conn)
-    assert report["ok"], report["violations"]
-
-
 async def test_credits_reach_the_balances_at_the_flush(pool: asyncpg.Pool) -> None:
     wallet, a, b = await _setup(pool)
     key = f"defer:{a}"
@@ -101,7 +94,7 @@ async def test_credits_reach_the_balances_at_the_flush(pool: asyncpg.Pool) -> No
             assert await postings.flush_deferred(conn) == 0  # nothing parked any more
             assert (await _total(conn, a), await _total(conn, b)) == (4_200, 500)
         assert (await _total(conn, a), await _total(conn, b)) == (4_200, 500)
-    await _audit_clean(pool)
+    await assert_audit_clean(pool)
 
 
 async def test_a_rolled_back_savepoint_takes_its_credits_along(
@@ -129,7 +122,7 @@ async def test_a_rolled_back_savepoint_takes_its_credits_along(
         assert [await _posted(conn, f"{key}:{i}") for i in range(3)] == [False, True, False]
     finally:
         await conn.close()
-    await _audit_clean(pool)
+    await assert_audit_clean(pool)
 
 
 async def test_flush_with_nothing_parked_is_a_no_op(services: Settings, pool: asyncpg.Pool) -> None:
@@ -147,7 +140,7 @@ async def test_flush_with_nothing_parked_is_a_no_op(services: Settings, pool: as
         assert await _total(conn, a) == 10
     finally:
         await conn.close()
-    await _audit_clean(pool)
+    await assert_audit_clean(pool)
 
 
 async def test_a_commit_with_credits_still_parked_is_refused(
@@ -166,7 +159,7 @@ async def test_a_commit_with_credits_still_parked_is_refused(
             assert await postings.flush_deferred(conn) == 0
     finally:
         await conn.close()
-    await _audit_clean(pool)
+    await assert_audit_clean(pool)
 
 
 async def test_a_credit_to_an_account_of_another_currency_is_refused_at_once(
@@ -205,7 +198,7 @@ async def test_debits_of_accounts_that_may_go_negative_are_parked_too(
             assert await postings.flush_deferred(conn) == 2
             assert await _total(conn, clearing) == before - 700
         assert await _total(conn, merchant) == 700
-    await _audit_clean(pool)
+    await assert_audit_clean(pool)
 
 
 def _record(event: Envelope, offset: int) -> ConsumerRecord[Any, Any]:
@@ -283,4 +276,4 @@ async def test_the_runtime_flushes_once_per_batch_before_the_commit(pool: asyncp
     assert (again.processed, again.duplicates) == (0, 2)
     assert Payee.flushes == [(1, True), (0, True)]
     assert await _total(pool, a) == 400
-    await _audit_clean(pool)
+    await assert_audit_clean(pool)

@@ -18,9 +18,8 @@ from contracts.codec import encode
 from contracts.events.orders import OrderLine, OrderSubmitted, OrderSubmittedPayload
 from contracts.topics import ORDERS_SUBMITTED
 from infra.settings import Settings
-from tests.support.pipeline import eventually, seed_catalogue, start_workers
+from tests.support.pipeline import assert_audit_clean, eventually, seed_catalogue, start_workers
 from workers.ledger import accounts, postings
-from workers.ops.audit import run_audit
 from workers.ops.processes import Children
 
 pytestmark = pytest.mark.integration
@@ -176,6 +175,4 @@ async def test_one_hot_merchant_settles_every_order_exactly(
     assert len(postings_per_order) == ORDERS
     assert {r["n"] for r in postings_per_order} == {1}
 
-    async with pool.acquire() as conn:
-        report = await run_audit(conn)
-    assert report["ok"], report["violations"]
+    await assert_audit_clean(pool)

@@ -7,10 +7,9 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from tests.support.pipeline import fund_wallet
+from tests.support.pipeline import assert_audit_clean, fund_wallet
 from workers.ledger import accounts, postings
 from workers.ledger.postings import Leg
-from workers.ops.audit import run_audit
 from workers.participants import funds
 from workers.tcc.barrier import Verdict
 
@@ -150,6 +149,4 @@ async def test_a_thousand_concurrent_freezes_never_overdraw(pool: asyncpg.Pool) 
     results = await asyncio.gather(*(attempt(g) for g in gids))
     assert sum(results) == 400  # exactly the affordable ones
     assert await _balances(pool, wallet) == (100_000, 0, 100_000)
-    async with pool.acquire() as conn:
-        report = await run_audit(conn)
-    assert report["ok"], report["violations"]
+    await assert_audit_clean(pool)

@@ -16,9 +16,15 @@ from contracts.events.wallet import (
 )
 from contracts.money import Money
 from infra.settings import Settings
-from tests.support.pipeline import eventually, fund_wallet, publish, simulator, start_workers
+from tests.support.pipeline import (
+    assert_audit_clean,
+    eventually,
+    fund_wallet,
+    publish,
+    simulator,
+    start_workers,
+)
 from workers.ledger import accounts
-from workers.ops.audit import run_audit
 
 pytestmark = pytest.mark.integration
 
@@ -109,6 +115,4 @@ async def test_top_ups_and_withdrawals(
         out.correlation_id: "confirmed",
         returned.correlation_id: "cancelled",
     }
-    async with pool.acquire() as conn:
-        report = await run_audit(conn)
-    assert report["ok"], report["violations"]
+    await assert_audit_clean(pool)

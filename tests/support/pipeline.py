@@ -13,6 +13,7 @@ from contracts.envelope import Envelope
 from contracts.topics import topic_for
 from infra.settings import Settings
 from workers.ops import seed
+from workers.ops.audit import run_audit
 from workers.ops.processes import Children
 
 
@@ -66,3 +67,10 @@ async def order_state(pool: asyncpg.Pool, order_id: str) -> str | None:
         order_id,
     )
     return state
+
+
+async def assert_audit_clean(pool: asyncpg.Pool) -> None:
+    """Every money invariant holds (the audit's one snapshot)."""
+    async with pool.acquire() as conn:
+        report = await run_audit(conn)
+    assert report["ok"], report["violations"]

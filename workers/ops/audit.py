@@ -163,6 +163,32 @@ CHECKS = [
                    AND coalesce(max(h.state), 'cancelled') <> 'cancelled')""",
     ),
     Check(
+        "refunds_never_exceed_what_was_paid",
+        "per sub-order, completed refunds add up to at most what the buyer paid for it",
+        "SELECT count(DISTINCT sub_order_id) FROM refunds",
+        """SELECT d.sub_order_id, d.amount - d.subsidy AS paid, sum(r.amount) AS refunded
+           FROM refunds r JOIN transaction_details d USING (sub_order_id)
+           WHERE r.status = 'completed'
+           GROUP BY d.sub_order_id, d.amount, d.subsidy
+           HAVING sum(r.amount) > d.amount - d.subsidy""",
+    ),
+    Check(
+        "refunds_posted_once",
+        "a completed refund has exactly one posting paying its amount to the buyer; a "
+        "rejected one has none",
+        "SELECT count(*) FROM refunds",
+        """SELECT r.refund_id, r.status, r.amount, count(DISTINCT l.ledger_txn_id) AS postings,
+                  coalesce(sum(e.amount) FILTER (WHERE e.leg = 'refund:buyer'), 0) AS to_buyer
+           FROM refunds r
+           LEFT JOIN ledger_transactions l ON l.idempotency_key = 'refund:' || r.refund_id
+           LEFT JOIN ledger_entries e ON e.ledger_txn_id = l.ledger_txn_id
+           GROUP BY r.refund_id, r.status, r.amount
+           HAVING (r.status = 'completed') <> (count(DISTINCT l.ledger_txn_id) = 1)
+               OR (r.status = 'completed'
+                   AND coalesce(sum(e.amount) FILTER (WHERE e.leg = 'refund:buyer'), 0)
+                       <> r.amount)""",
+    ),
+    Check(
         "one_effect_per_event",
         "each output event was stored once (derived ids) and each inbox row is unique",
         "SELECT count(*) FROM outbox",

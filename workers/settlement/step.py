@@ -30,14 +30,16 @@ from contracts.events.payments import (
     PaymentNeedsReview,
     PaymentSucceeded,
 )
+from contracts.events.refunds import RefundRequested
 from contracts.money import Money
-from contracts.topics import PAYMENTS_DECIDED, Topic
+from contracts.topics import ORDERS_REFUNDS, PAYMENTS_DECIDED, Topic
 from workers.ledger import accounts, postings
 from workers.order_state import set_order_state
 from workers.participants import coupons, funds, stock
 from workers.runtime.stage import Stage
 from workers.settlement import store
 from workers.settlement.legs import Payout, purchase_legs
+from workers.settlement.refund_step import refund
 from workers.tcc.barrier import Verdict
 
 OPEN = ("built", "funds_frozen", "payment_requested", "paid", "manual_review")
@@ -46,6 +48,8 @@ OPEN = ("built", "funds_frozen", "payment_requested", "paid", "manual_review")
 class Settlement(Stage):
     name: ClassVar[str] = "settlement"
     consumes: ClassVar[Topic] = PAYMENTS_DECIDED
+    # Refunds of settled orders; one that arrives before its settlement is refused, saying so.
+    also_consumes: ClassVar[tuple[Topic, ...]] = (ORDERS_REFUNDS,)
 
     async def handle(
         self, event: Envelope, tx: asyncpg.Connection, prepared: Any
@@ -54,6 +58,8 @@ class Settlement(Stage):
             return await self._confirm(tx, event)
         if isinstance(event, PaymentFailed):
             return await self._cancel(tx, event)
+        if isinstance(event, RefundRequested):
+            return await refund(tx, event)
         assert isinstance(event, PaymentNeedsReview)
         p = event.payload
         await store.set_transaction_status(tx, p.transaction_id, "manual_review", p.detail)

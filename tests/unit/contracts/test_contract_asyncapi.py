@@ -12,6 +12,7 @@ from contracts.generate import published_dlq, published_name
 from contracts.topics import (
     GATEWAY_CALLBACKS,
     ORDERS_OUTCOMES,
+    ORDERS_REFUNDS,
     ORDERS_SUBMITTED,
     TOPICS,
     WALLET_OUTCOMES,
@@ -148,6 +149,7 @@ def test_operations(doc: dict[str, Any]) -> None:
             ORDERS_SUBMITTED,
             GATEWAY_CALLBACKS,
             ORDERS_OUTCOMES,
+            ORDERS_REFUNDS,
             WALLET_REQUESTS,
             WALLET_OUTCOMES,
         )
