@@ -3,7 +3,6 @@
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -43,7 +42,6 @@ class Settings(BaseSettings):
     batch_max_records: int = 200
 
     log_level: str = "INFO"
-    fee_bps: int = Field(default=60, description="Platform fee in basis points of each sub-order.")
 
     @property
     def dsn(self) -> str:

@@ -90,9 +90,10 @@ async def run_batch(
             decoded.append((rec, exc))
     events = [e for _, e in decoded if isinstance(e, Envelope)]
 
+    already = await inbox.seen(pool, stage.name, (e.event_id for e in events))
+    # No connection is held while `prepare` talks to the outside world (gateway calls).
+    prepared = await _prepare_all(stage, [e for e in events if e.event_id not in already])
     async with pool.acquire() as conn:
-        already = await inbox.seen(conn, stage.name, (e.event_id for e in events))
-        prepared = await _prepare_all(stage, [e for e in events if e.event_id not in already])
         async with conn.transaction():
             handled: set[uuid.UUID] = set()
             for rec, ev in decoded:

@@ -7,7 +7,7 @@ import asyncpg
 
 
 async def seen(
-    conn: asyncpg.Connection, consumer: str, event_ids: Iterable[uuid.UUID]
+    conn: asyncpg.Connection | asyncpg.Pool, consumer: str, event_ids: Iterable[uuid.UUID]
 ) -> set[uuid.UUID]:
     rows = await conn.fetch(
         "SELECT event_id FROM inbox WHERE consumer = $1 AND event_id = ANY($2::uuid[])",
