@@ -36,18 +36,7 @@ async def refund(tx: asyncpg.Connection, event: RefundRequested) -> list[Envelop
         async with tx.transaction():  # a refused refund moves nothing
             await _pay_back(tx, event)
     except _Refused as no:
-        await store.record_refund(
-            tx,
-            r.refund_id,
-            r.order_id,
-            r.sub_order_id,
-            r.amount.currency,
-            r.amount.amount,
-            r.reason,
-            digest,
-            "rejected",
-            no.code,
-        )
+        await store.record_refund(tx, r, digest, "rejected", no.code)
         return [
             OrderRefundRejected.caused_by(
                 event,
@@ -59,17 +48,7 @@ async def refund(tx: asyncpg.Connection, event: RefundRequested) -> list[Envelop
                 ),
             )
         ]
-    await store.record_refund(
-        tx,
-        r.refund_id,
-        r.order_id,
-        r.sub_order_id,
-        r.amount.currency,
-        r.amount.amount,
-        r.reason,
-        digest,
-        "completed",
-    )
+    await store.record_refund(tx, r, digest, "completed")
     return [
         OrderRefunded.caused_by(
             event,

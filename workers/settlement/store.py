@@ -2,6 +2,8 @@
 
 import asyncpg
 
+from contracts.events.refunds import RefundRequestedPayload
+
 
 async def details(conn: asyncpg.Connection, transaction_id: str) -> list[asyncpg.Record]:
     rows: list[asyncpg.Record] = await conn.fetch(
@@ -55,12 +57,7 @@ async def lock_refundable(
 
 async def record_refund(
     conn: asyncpg.Connection,
-    refund_id: str,
-    order_id: str,
-    sub_order_id: str,
-    currency: str,
-    amount: int,
-    reason: str,
+    r: RefundRequestedPayload,
     digest: str,
     status: str,
     status_reason: str | None = None,
@@ -69,12 +66,12 @@ async def record_refund(
         """INSERT INTO refunds (refund_id, order_id, sub_order_id, currency, amount, reason,
                                 request_digest, status, status_reason)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
-        refund_id,
-        order_id,
-        sub_order_id,
-        currency,
-        amount,
-        reason,
+        r.refund_id,
+        r.order_id,
+        r.sub_order_id,
+        r.amount.currency,
+        r.amount.amount,
+        r.reason,
         digest,
         status,
         status_reason,
