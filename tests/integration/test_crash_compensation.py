@@ -8,15 +8,16 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from contracts.events.orders import OrderLine, OrderSubmitted, OrderSubmittedPayload
 from contracts.events.wallet import WithdrawalRequested, WithdrawalRequestedPayload
 from contracts.money import Money
 from infra.settings import Settings
 from tests.support.pipeline import (
     assert_audit_clean,
+    balances,
     eventually,
     fund_wallet,
     order_state,
+    order_submitted,
     publish,
     seed_catalogue,
     simulator,
@@ -26,15 +27,6 @@ from workers.ledger import accounts
 from workers.runtime.faults import EXIT_CODE
 
 pytestmark = pytest.mark.integration
-
-
-async def _balances(pool: asyncpg.Pool, buyer: str) -> tuple[int, int, int]:
-    row = await pool.fetchrow(
-        "SELECT total, available, frozen FROM accounts WHERE account_id = $1",
-        accounts.wallet(buyer, "EUR").account_id,
-    )
-    assert row is not None
-    return row["total"], row["available"], row["frozen"]
 
 
 @pytest.mark.parametrize("point", ["after_commit", "after_publish"])
@@ -48,16 +40,7 @@ async def test_killed_cancel_releases_every_hold_once(
     # 10.13 EUR: 5.00 from the wallet (frozen), 5.13 by card, which the gateway declines.
     await publish(
         producer,
-        OrderSubmitted.new(
-            order_id,
-            OrderSubmittedPayload(
-                order_id=order_id,
-                buyer_id=buyer,
-                currency="EUR",
-                items=[OrderLine(sku_id="sku-declined", quantity=1)],
-            ),
-            idempotency_key=order_id,
-        ),
+        order_submitted(order_id, buyer, {"sku-declined": 1}),
     )
     async with simulator(services) as children:
         start_workers(children, env={"PAYFLOW_CRASH_AT": f"{point}:settlement"})
@@ -68,7 +51,7 @@ async def test_killed_cancel_releases_every_hold_once(
             return await order_state(pool, order_id) == "cancelled"
 
         await eventually(cancelled, 90, f"{order_id} cancelled")
-    assert await _balances(pool, buyer) == (500, 500, 0)
+    assert await balances(pool, accounts.wallet(buyer, "EUR").account_id) == (500, 500, 0)
     holds = await pool.fetch("SELECT state FROM fund_holds WHERE order_id = $1", order_id)
     assert [h["state"] for h in holds] == ["cancelled"]
     stock = await pool.fetch("SELECT state FROM stock_holds WHERE order_id = $1", order_id)
@@ -114,7 +97,7 @@ async def test_killed_withdrawal_pays_out_once(
             return bool(status == "completed")
 
         await eventually(completed, 90, f"{op} completed")
-    assert await _balances(pool, buyer) == (5_000, 5_000, 0)
+    assert await balances(pool, accounts.wallet(buyer, "EUR").account_id) == (5_000, 5_000, 0)
     assert (
         await pool.fetchval(
             "SELECT count(*) FROM ledger_transactions WHERE idempotency_key = $1",

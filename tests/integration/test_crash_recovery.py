@@ -18,9 +18,6 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from contracts.events.orders import (
-    OrderLine,
-    OrderSubmitted,
-    OrderSubmittedPayload,
     PaymentPreference,
 )
 from contracts.topics import ORDERS_OUTCOMES
@@ -30,6 +27,7 @@ from tests.support.pipeline import (
     eventually,
     fund_wallet,
     order_state,
+    order_submitted,
     publish,
     seed_catalogue,
     simulator,
@@ -60,20 +58,7 @@ async def test_killed_worker_completes_the_order_exactly_once(
     buyer = f"buyer-crash-{uuid.uuid4().hex[:6]}"
     await fund_wallet(pool, buyer, 50_000, f"crash-topup:{buyer}")
     order_id = f"crash-{stage}-{uuid.uuid4().hex[:8]}"
-    order = OrderSubmitted.new(
-        order_id,
-        OrderSubmittedPayload(
-            order_id=order_id,
-            buyer_id=buyer,
-            currency="EUR",
-            items=[
-                OrderLine(sku_id="sku-tee", quantity=2),
-                OrderLine(sku_id="sku-novel", quantity=1),
-            ],
-            payment_preference=preference,
-        ),
-        idempotency_key=order_id,
-    )
+    order = order_submitted(order_id, buyer, {"sku-tee": 2, "sku-novel": 1}, preference)
 
     async with simulator(services) as children:
         start_workers(children, env={"PAYFLOW_CRASH_AT": f"{point}:{stage}"})

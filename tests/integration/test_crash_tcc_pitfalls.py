@@ -13,13 +13,13 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from contracts.events.orders import OrderLine, OrderSubmitted, OrderSubmittedPayload
 from infra.settings import Settings
 from tests.support.pipeline import (
     assert_audit_clean,
     eventually,
     fund_wallet,
     order_state,
+    order_submitted,
     publish,
     seed_catalogue,
     simulator,
@@ -40,17 +40,7 @@ async def test_empty_cancel_survives_a_kill_and_blocks_a_late_try(
     buyer = f"buyer-empty-{uuid.uuid4().hex[:6]}"
     await fund_wallet(pool, buyer, 100, f"empty-topup:{buyer}")
     order_id = f"empty-{uuid.uuid4().hex[:8]}"
-    order = OrderSubmitted.new(
-        order_id,
-        OrderSubmittedPayload(
-            order_id=order_id,
-            buyer_id=buyer,
-            currency="EUR",
-            payment_preference="wallet_only",
-            items=[OrderLine(sku_id="sku-cap", quantity=1)],
-        ),
-        idempotency_key=order_id,
-    )
+    order = order_submitted(order_id, buyer, {"sku-cap": 1}, "wallet_only")
     await publish(producer, order)
     async with simulator(services) as children:
         start_workers(children, env={"PAYFLOW_CRASH_AT": "after_commit:settlement"})

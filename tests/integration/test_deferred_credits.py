@@ -13,10 +13,9 @@ from aiokafka.structs import ConsumerRecord
 
 from contracts.codec import encode
 from contracts.envelope import Envelope
-from contracts.events.orders import OrderLine, OrderSubmitted, OrderSubmittedPayload
 from contracts.topics import ORDERS_SUBMITTED, Topic
 from infra.settings import Settings
-from tests.support.pipeline import assert_audit_clean, fund_wallet
+from tests.support.pipeline import assert_audit_clean, fund_wallet, order_submitted
 from workers.ledger import accounts, postings
 from workers.runtime.batch import run_batch
 from workers.runtime.stage import Stage
@@ -249,19 +248,7 @@ async def test_the_runtime_flushes_once_per_batch_before_the_commit(pool: asyncp
         async def before_commit(self, tx: asyncpg.Connection) -> None:
             self.flushes.append((await postings.flush_deferred(tx), tx.is_in_transaction()))
 
-    events = [
-        OrderSubmitted.new(
-            f"defer-{uid}-{i}",
-            OrderSubmittedPayload(
-                order_id=f"defer-{uid}-{i}",
-                buyer_id="b",
-                currency="EUR",
-                items=[OrderLine(sku_id="sku-mug", quantity=1)],
-            ),
-            idempotency_key=f"defer-{uid}-{i}",
-        )
-        for i in range(5)
-    ]
+    events = [order_submitted(f"defer-{uid}-{i}", "b", {"sku-mug": 1}) for i in range(5)]
     records = [_record(e, i) for i, e in enumerate(events)]
     records.append(_record(events[0], len(records)))  # a duplicate within the batch
 

@@ -14,11 +14,11 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from contracts.events.orders import OrderLine, OrderSubmitted, OrderSubmittedPayload
 from infra.settings import Settings
 from tests.support.pipeline import (
     eventually,
     order_state,
+    order_submitted,
     publish,
     seed_catalogue,
     simulator,
@@ -54,17 +54,7 @@ async def test_replayed_dead_letters_complete_once(
 ) -> None:
     await seed_catalogue(pool)
     order_id = f"rot-{uuid.uuid4().hex[:8]}"
-    order = OrderSubmitted.new(
-        order_id,
-        OrderSubmittedPayload(
-            order_id=order_id,
-            buyer_id="buyer-rotation",
-            currency="EUR",
-            items=[OrderLine(sku_id="sku-lamp", quantity=1)],
-            payment_preference="gateway_only",
-        ),
-        idempotency_key=order_id,
-    )
+    order = order_submitted(order_id, "buyer-rotation", {"sku-lamp": 1}, "gateway_only")
 
     async with simulator(services, env={"PAYFLOW_GATEWAY_SECRET": NEW_SECRET}) as children:
         start_workers(children)  # still on the old secret

@@ -8,13 +8,13 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from contracts.events.orders import OrderLine, OrderSubmitted, OrderSubmittedPayload
 from contracts.topics import ORDERS_SUBMITTED, namespace
 from infra.settings import Settings
 from tests.support.pipeline import (
     eventually,
     fund_wallet,
     order_state,
+    order_submitted,
     publish,
     seed_catalogue,
     simulator,
@@ -56,16 +56,7 @@ async def test_sigterm_commits_and_leaves_cleanly(
         for order_id in order_ids:
             await publish(
                 producer,
-                OrderSubmitted.new(
-                    order_id,
-                    OrderSubmittedPayload(
-                        order_id=order_id,
-                        buyer_id=buyer,
-                        currency="EUR",
-                        items=[OrderLine(sku_id="sku-mug", quantity=1)],
-                    ),
-                    idempotency_key=order_id,
-                ),
+                order_submitted(order_id, buyer, {"sku-mug": 1}),
             )
 
         async def all_settled() -> bool:

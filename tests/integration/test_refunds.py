@@ -8,15 +8,16 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from contracts.envelope import Envelope
-from contracts.events.orders import OrderLine, OrderSubmitted, OrderSubmittedPayload
 from contracts.events.refunds import RefundRequested, RefundRequestedPayload
 from contracts.money import Money
 from infra.settings import Settings
 from tests.support.pipeline import (
     assert_audit_clean,
+    balances,
     eventually,
     fund_wallet,
     order_state,
+    order_submitted,
     publish,
     seed_catalogue,
     simulator,
@@ -42,12 +43,6 @@ def _refund(order_id: str, sub: int, amount: int, refund_id: str | None = None) 
     )
 
 
-async def _available(pool: asyncpg.Pool, account_id: str) -> int:
-    return int(
-        await pool.fetchval("SELECT available FROM accounts WHERE account_id = $1", account_id) or 0
-    )
-
-
 async def test_refunds_go_back_to_the_wallet_and_never_exceed_what_was_paid(
     services: Settings, pool: asyncpg.Pool, producer: AIOKafkaProducer
 ) -> None:
@@ -58,19 +53,7 @@ async def test_refunds_go_back_to_the_wallet_and_never_exceed_what_was_paid(
     # Sub-order 1: two tees of m-acme (3,000); sub-order 2: one novel of m-bolt (2,500).
     await publish(
         producer,
-        OrderSubmitted.new(
-            order_id,
-            OrderSubmittedPayload(
-                order_id=order_id,
-                buyer_id=buyer,
-                currency="EUR",
-                items=[
-                    OrderLine(sku_id="sku-tee", quantity=2),
-                    OrderLine(sku_id="sku-novel", quantity=1),
-                ],
-            ),
-            idempotency_key=order_id,
-        ),
+        order_submitted(order_id, buyer, {"sku-tee": 2, "sku-novel": 1}),
     )
     wallet = accounts.wallet(buyer, "EUR").account_id
     merchant = accounts.merchant_payable("m-acme", "EUR").account_id
@@ -82,7 +65,7 @@ async def test_refunds_go_back_to_the_wallet_and_never_exceed_what_was_paid(
             return await order_state(pool, order_id) == "settled"
 
         await eventually(settled, 60, f"{order_id} settled")
-        assert await _available(pool, wallet) == 20_000 - 5_500
+        assert (await balances(pool, wallet))[1] == 20_000 - 5_500
 
         first = _refund(order_id, 1, 1_000)
         too_much = _refund(order_id, 1, 2_500)  # only 2,000 of 3,000 left after the first
@@ -114,7 +97,7 @@ async def test_refunds_go_back_to_the_wallet_and_never_exceed_what_was_paid(
     assert status[too_much.payload.refund_id] == ("rejected", "exceeds_captured")
     assert status[unknown.payload.refund_id] == ("rejected", "unknown_sub_order")
     assert status[rest.payload.refund_id] == ("completed", None)
-    assert await _available(pool, wallet) == 20_000 - 5_500 + 3_000
+    assert (await balances(pool, wallet))[1] == 20_000 - 5_500 + 3_000
     fee_back = 18 * 1_000 // 3_000 + 18 * 2_000 // 3_000  # m-acme pays a 60 bps fee: 18
     # (Other orders may credit m-acme meanwhile: count this order's refund legs instead.)
     merchant_paid_back = await pool.fetchval(

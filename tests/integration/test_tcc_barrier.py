@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from tests.support.pipeline import assert_audit_clean, fund_wallet
+from tests.support.pipeline import assert_audit_clean, balances, fund_wallet
 from workers.ledger import accounts, postings
 from workers.ledger.postings import Leg
 from workers.participants import funds
@@ -21,14 +21,6 @@ async def _wallet(pool: asyncpg.Pool, amount: int) -> tuple[str, str]:
     buyer = f"b-{uuid.uuid4().hex[:10]}"
     await fund_wallet(pool, buyer, amount, f"test-topup:{buyer}")
     return buyer, accounts.wallet(buyer, "EUR").account_id
-
-
-async def _balances(pool: asyncpg.Pool, account_id: str) -> tuple[int, int, int]:
-    row = await pool.fetchrow(
-        "SELECT total, available, frozen FROM accounts WHERE account_id = $1", account_id
-    )
-    assert row is not None
-    return row["total"], row["available"], row["frozen"]
 
 
 async def _freeze(
@@ -69,7 +61,7 @@ async def test_duplicate_try_freezes_once(pool: asyncpg.Pool) -> None:
     gid = _gid()
     assert await _freeze(pool, gid, wallet, 3_000) is Verdict.APPLY
     assert await _freeze(pool, gid, wallet, 3_000) is Verdict.DUPLICATE
-    assert await _balances(pool, wallet) == (10_000, 7_000, 3_000)
+    assert await balances(pool, wallet) == (10_000, 7_000, 3_000)
 
 
 async def test_cancel_without_try_is_empty_and_refuses_the_late_try(pool: asyncpg.Pool) -> None:
@@ -79,7 +71,7 @@ async def test_cancel_without_try_is_empty_and_refuses_the_late_try(pool: asyncp
     # The Try that arrives after its Cancel must not freeze money nobody will ever release.
     assert await _freeze(pool, gid, wallet, 3_000) is Verdict.REFUSED
     assert await _cancel(pool, gid) is Verdict.DUPLICATE
-    assert await _balances(pool, wallet) == (10_000, 10_000, 0)
+    assert await balances(pool, wallet) == (10_000, 10_000, 0)
 
 
 async def test_cancel_restores_exactly_what_was_held(pool: asyncpg.Pool) -> None:
@@ -88,7 +80,7 @@ async def test_cancel_restores_exactly_what_was_held(pool: asyncpg.Pool) -> None
     await _freeze(pool, gid, wallet, 4_321)
     assert await _cancel(pool, gid) is Verdict.APPLY
     assert await _cancel(pool, gid) is Verdict.DUPLICATE
-    assert await _balances(pool, wallet) == (10_000, 10_000, 0)
+    assert await balances(pool, wallet) == (10_000, 10_000, 0)
 
 
 async def test_confirm_after_cancel_is_refused(pool: asyncpg.Pool) -> None:
@@ -97,7 +89,7 @@ async def test_confirm_after_cancel_is_refused(pool: asyncpg.Pool) -> None:
     await _freeze(pool, gid, wallet, 2_000)
     await _cancel(pool, gid)
     assert await _confirm(pool, gid) is Verdict.REFUSED
-    assert await _balances(pool, wallet) == (10_000, 10_000, 0)
+    assert await balances(pool, wallet) == (10_000, 10_000, 0)
 
 
 async def test_cancel_after_confirm_is_refused(pool: asyncpg.Pool) -> None:
@@ -107,7 +99,7 @@ async def test_cancel_after_confirm_is_refused(pool: asyncpg.Pool) -> None:
     assert await _confirm(pool, gid) is Verdict.APPLY
     assert await _confirm(pool, gid) is Verdict.DUPLICATE
     assert await _cancel(pool, gid) is Verdict.REFUSED
-    assert await _balances(pool, wallet) == (8_000, 8_000, 0)
+    assert await balances(pool, wallet) == (8_000, 8_000, 0)
 
 
 async def test_confirm_without_try_is_refused(pool: asyncpg.Pool) -> None:
@@ -121,7 +113,7 @@ async def test_expired_hold_can_only_be_cancelled(pool: asyncpg.Pool) -> None:
     with pytest.raises(funds.HoldExpired):
         await _confirm(pool, gid)
     assert await _cancel(pool, gid) is Verdict.APPLY
-    assert await _balances(pool, wallet) == (10_000, 10_000, 0)
+    assert await balances(pool, wallet) == (10_000, 10_000, 0)
 
 
 async def test_racing_confirm_and_cancel_apply_exactly_one(pool: asyncpg.Pool) -> None:
@@ -131,7 +123,7 @@ async def test_racing_confirm_and_cancel_apply_exactly_one(pool: asyncpg.Pool) -
         await _freeze(pool, gid, wallet, 1_000)
         results = await asyncio.gather(_confirm(pool, gid), _cancel(pool, gid))
         assert sorted(results) == sorted([Verdict.APPLY, Verdict.REFUSED])
-        total, available, frozen = await _balances(pool, wallet)
+        total, available, frozen = await balances(pool, wallet)
         assert frozen == 0
         assert (total, available) in ((0, 0), (1_000, 1_000))
 
@@ -148,5 +140,5 @@ async def test_a_thousand_concurrent_freezes_never_overdraw(pool: asyncpg.Pool) 
 
     results = await asyncio.gather(*(attempt(g) for g in gids))
     assert sum(results) == 400  # exactly the affordable ones
-    assert await _balances(pool, wallet) == (100_000, 0, 100_000)
+    assert await balances(pool, wallet) == (100_000, 0, 100_000)
     await assert_audit_clean(pool)

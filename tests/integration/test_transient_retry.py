@@ -11,9 +11,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from contracts.envelope import Envelope
-from contracts.events.orders import OrderLine, OrderSubmitted, OrderSubmittedPayload
 from infra.settings import Settings
-from tests.support.pipeline import eventually, order_state, publish, seed_catalogue
+from tests.support.pipeline import eventually, order_state, order_submitted, publish, seed_catalogue
 from workers.order_build.step import OrderBuild
 from workers.runtime.consumer import StageRunner
 from workers.runtime.health import Health
@@ -42,16 +41,7 @@ async def test_transient_errors_are_retried_then_applied_once(
     order_id = f"flaky-{uuid.uuid4().hex[:8]}"
     await publish(
         producer,
-        OrderSubmitted.new(
-            order_id,
-            OrderSubmittedPayload(
-                order_id=order_id,
-                buyer_id="buyer-flaky",
-                currency="EUR",
-                items=[OrderLine(sku_id="sku-cap", quantity=1)],
-            ),
-            idempotency_key=order_id,
-        ),
+        order_submitted(order_id, "buyer-flaky", {"sku-cap": 1}),
     )
     stage = FlakyOrderBuild()
     stop = asyncio.Event()

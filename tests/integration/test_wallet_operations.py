@@ -18,6 +18,7 @@ from contracts.money import Money
 from infra.settings import Settings
 from tests.support.pipeline import (
     assert_audit_clean,
+    balances,
     eventually,
     fund_wallet,
     publish,
@@ -60,14 +61,6 @@ async def _status(pool: asyncpg.Pool, op: str) -> str | None:
     return status
 
 
-async def _wallet(pool: asyncpg.Pool, buyer: str) -> tuple[int, int, int]:
-    row = await pool.fetchrow(
-        "SELECT total, available, frozen FROM accounts WHERE account_id = $1",
-        accounts.wallet(buyer, "EUR").account_id,
-    )
-    return (row["total"], row["available"], row["frozen"]) if row else (0, 0, 0)
-
-
 async def test_top_ups_and_withdrawals(
     services: Settings, pool: asyncpg.Pool, producer: AIOKafkaProducer
 ) -> None:
@@ -100,7 +93,7 @@ async def test_top_ups_and_withdrawals(
         await eventually(all_closed, 90, "every wallet operation closed")
 
     # 10,000 + 5,000 topped up - 4,000 paid out; the returned withdrawal is available again.
-    assert await _wallet(pool, buyer) == (11_000, 11_000, 0)
+    assert await balances(pool, accounts.wallet(buyer, "EUR").account_id) == (11_000, 11_000, 0)
     postings = await pool.fetch(
         """SELECT idempotency_key FROM ledger_transactions
            WHERE idempotency_key = ANY($1::text[])""",

@@ -10,6 +10,12 @@ from aiokafka import AIOKafkaProducer
 
 from contracts.codec import encode
 from contracts.envelope import Envelope
+from contracts.events.orders import (
+    OrderLine,
+    OrderSubmitted,
+    OrderSubmittedPayload,
+    PaymentPreference,
+)
 from contracts.topics import topic_for
 from infra.settings import Settings
 from workers.ops import seed
@@ -74,3 +80,31 @@ async def assert_audit_clean(pool: asyncpg.Pool) -> None:
     async with pool.acquire() as conn:
         report = await run_audit(conn)
     assert report["ok"], report["violations"]
+
+
+def order_submitted(
+    order_id: str,
+    buyer: str,
+    lines: dict[str, int],
+    preference: PaymentPreference = "wallet_first",
+) -> OrderSubmitted:
+    """An order as an upstream shop publishes it (EUR; the order id is its idempotency key)."""
+    return OrderSubmitted.new(
+        order_id,
+        OrderSubmittedPayload(
+            order_id=order_id,
+            buyer_id=buyer,
+            currency="EUR",
+            payment_preference=preference,
+            items=[OrderLine(sku_id=sku, quantity=qty) for sku, qty in lines.items()],
+        ),
+        idempotency_key=order_id,
+    )
+
+
+async def balances(pool: asyncpg.Pool, account_id: str) -> tuple[int, int, int]:
+    """(total, available, frozen) of an account; zeros if it does not exist yet."""
+    row = await pool.fetchrow(
+        "SELECT total, available, frozen FROM accounts WHERE account_id = $1", account_id
+    )
+    return (row["total"], row["available"], row["frozen"]) if row else (0, 0, 0)

@@ -1,4 +1,4 @@
-"""HTTP client for the payment gateway's create-payment call."""
+"""HTTP client for the payment gateway: charges (create-payment) and payouts."""
 
 import json
 from dataclasses import dataclass
@@ -31,14 +31,15 @@ def request_body(payment_id: str, order_id: str, amount: Money) -> str:
     )
 
 
-async def create_payment(
-    session: aiohttp.ClientSession, base_url: str, body: str, idempotency_key: str
+async def post_idempotent(
+    session: aiohttp.ClientSession, url: str, body: str, idempotency_key: str
 ) -> GatewayReply:
     """A timeout or 5xx is an unknown outcome, not a failure: raise TransientError so the call
-    is retried with the same idempotency key, which the gateway answers without charging again."""
+    is retried with the same idempotency key, which the gateway answers without charging (or
+    paying out) again."""
     try:
         async with session.post(
-            f"{base_url}/v1/payments",
+            url,
             data=body,
             headers={"Content-Type": "application/json", "Idempotency-Key": idempotency_key},
             timeout=aiohttp.ClientTimeout(total=10),
@@ -49,3 +50,9 @@ async def create_payment(
     if resp.status >= 500 or resp.status == 429:
         raise TransientError(f"gateway answered {resp.status}, outcome unknown")
     return GatewayReply(resp.status, text)
+
+
+async def create_payment(
+    session: aiohttp.ClientSession, base_url: str, body: str, idempotency_key: str
+) -> GatewayReply:
+    return await post_idempotent(session, f"{base_url}/v1/payments", body, idempotency_key)

@@ -1,22 +1,11 @@
-"""HTTP client for the gateway's payout call (withdrawals)."""
+"""The gateway's payout call (withdrawals): request body, key, and whether it was paid."""
 
 import json
-from dataclasses import dataclass
 
 import aiohttp
 
 from contracts.events.wallet import WithdrawalRequestedPayload
-from workers.runtime.errors import TransientError
-
-
-@dataclass(frozen=True)
-class PayoutReply:
-    status: int
-    body: str
-
-    @property
-    def paid(self) -> bool:
-        return self.status in (200, 201) and json.loads(self.body).get("status") == "paid"
+from workers.gateway_request.client import GatewayReply, post_idempotent
 
 
 def idempotency_key(operation_id: str) -> str:
@@ -34,20 +23,11 @@ def request_body(w: WithdrawalRequestedPayload) -> str:
     )
 
 
+def paid(reply: GatewayReply) -> bool:
+    return reply.accepted and json.loads(reply.body).get("status") == "paid"
+
+
 async def send_payout(
     http: aiohttp.ClientSession, base_url: str, body: str, key: str
-) -> PayoutReply:
-    """A timeout or 5xx is an unknown outcome: retried with the same key, never paid twice."""
-    try:
-        async with http.post(
-            f"{base_url}/v1/payouts",
-            data=body,
-            timeout=aiohttp.ClientTimeout(total=10),
-            headers={"Content-Type": "application/json", "Idempotency-Key": key},
-        ) as resp:
-            text = await resp.text()
-    except (TimeoutError, aiohttp.ClientError) as exc:
-        raise TransientError(f"payout outcome unknown: {exc!r}") from exc
-    if resp.status >= 500 or resp.status == 429:
-        raise TransientError(f"payout answered {resp.status}, outcome unknown")
-    return PayoutReply(resp.status, text)
+) -> GatewayReply:
+    return await post_idempotent(http, f"{base_url}/v1/payouts", body, key)

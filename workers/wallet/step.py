@@ -36,7 +36,6 @@ from workers.participants import funds
 from workers.runtime.stage import Stage
 from workers.tcc.barrier import Verdict
 from workers.wallet import payouts, store
-from workers.wallet.payouts import PayoutReply
 
 HOLD_TTL = timedelta(hours=1)
 OUTCOME_EVENTS = {
@@ -87,7 +86,7 @@ class WalletOperations(Stage):
     def __init__(self, pool: asyncpg.Pool, http: aiohttp.ClientSession, gateway_url: str) -> None:
         self.pool, self.http, self.gateway_url = pool, http, gateway_url
 
-    async def prepare(self, event: Envelope) -> GatewayReply | PayoutReply | None:
+    async def prepare(self, event: Envelope) -> GatewayReply | None:
         if isinstance(event, TopUpRequested):
             req = event.payload
             if await store.record_operation(self.pool, "top_up", req) != "requested":
@@ -193,11 +192,11 @@ class WalletOperations(Stage):
         return [WithdrawalFrozen.caused_by(event, w)]
 
     async def _paid_out(
-        self, tx: asyncpg.Connection, event: WithdrawalFrozen, reply: PayoutReply
+        self, tx: asyncpg.Connection, event: WithdrawalFrozen, reply: GatewayReply
     ) -> Sequence[Envelope]:
         w: WithdrawalRequestedPayload = event.payload
         await store.record_payout_reply(tx, w.operation_id, reply.status, reply.body)
-        if not reply.paid:
+        if not payouts.paid(reply):
             if (await funds.cancel(tx, w.operation_id)).verdict is Verdict.DUPLICATE:
                 return []
             return await _close(
