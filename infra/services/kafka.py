@@ -124,12 +124,25 @@ def fetch_jars(s: Settings) -> None:
     stamp.write_text(s.kafka_version + "\n")
 
 
+def new_cluster_id() -> str:
+    """Kafka's Uuid text form: 16 random bytes, url-safe base64 without padding.
+
+    Like Kafka's own Uuid.randomUuid, never one starting with "-": the storage tool's
+    argument parser would read it as an option (it happens to 1 id in 64).
+    """
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not text.startswith("-"):
+            return text
+
+
 def cluster_id(s: Settings) -> str:
     path = home(s) / "cluster.id"
-    if not path.exists():
-        # Kafka's Uuid text form: 16 random bytes, url-safe base64 without padding.
-        path.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=") + "\n")
-    return path.read_text().strip()
+    stored = path.read_text().strip() if path.exists() else ""
+    if not stored or stored.startswith("-"):
+        stored = new_cluster_id()
+        path.write_text(stored + "\n")
+    return stored
 
 
 def prepare(s: Settings) -> Path:
@@ -141,7 +154,7 @@ def prepare(s: Settings) -> Path:
     props.write_text(server_properties(s))
     (home(s) / "log4j2.properties").write_text(LOG4J2)
     if not (home(s) / "data" / "meta.properties").exists():
-        p.run(java_cmd(s, STORAGE_TOOL, "format", "--standalone", "-t", cluster_id(s),
+        p.run(java_cmd(s, STORAGE_TOOL, "format", "--standalone", f"--cluster-id={cluster_id(s)}",
                        "-c", str(props), "--ignore-formatted"),
               "formatting Kafka storage", timeout=120)  # fmt: skip
     return props

@@ -1,6 +1,7 @@
 """The generated service configuration, checked without starting anything."""
 
 import os
+import uuid
 from pathlib import Path
 
 import pytest
@@ -120,3 +121,20 @@ def test_status_line() -> None:
     assert up.line().split()[:4] == ["kafka", "up", "foreign", "127.0.0.1:19092"]
     down = process.ServiceStatus("redis", False, False, "127.0.0.1:16379")
     assert down.line().split()[:2] == ["redis", "down"]
+
+
+def test_cluster_ids_never_look_like_an_option(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The storage tool's argument parser reads "-xyz" as an option; CI once drew such an id.
+    dashed = iter([bytes([0xFB]) + bytes(15), bytes(16)])
+    monkeypatch.setattr(uuid, "uuid4", lambda: uuid.UUID(bytes=next(dashed)))
+    text = kafka.new_cluster_id()
+    assert text == "A" * 22
+
+
+def test_stored_dashed_cluster_id_is_replaced(settings: Settings) -> None:
+    path = kafka.home(settings) / "cluster.id"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("-5CATtZhRcWMWE368iTJfw\n")
+    fresh = kafka.cluster_id(settings)
+    assert not fresh.startswith("-") and len(fresh) == 22
+    assert kafka.cluster_id(settings) == fresh
