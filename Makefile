@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 ORDERS ?= 500
 
-.PHONY: install demo test lint unit services-up services-down services-status bench clean
+.PHONY: install demo test lint unit services-up services-down services-status clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
