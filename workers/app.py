@@ -42,7 +42,7 @@ def build_stage(
         "order_build": OrderBuild,
         "fund_freeze": FundFreeze,
         "gateway_request": lambda: GatewayRequest(pool, http, settings.gateway_url),
-        "callback_handling": lambda: CallbackHandling(redis, settings.gateway_secret),
+        "callback_handling": lambda: CallbackHandling(redis, settings.gateway_secret.get_secret_value()),
         "settlement": Settlement,
         "wallet": lambda: WalletOperations(pool, http, settings.gateway_url),
     }

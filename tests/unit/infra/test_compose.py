@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import SecretStr
 
 from infra.settings import PROJECT_ROOT, Settings
 
@@ -22,7 +23,8 @@ WORKERS = [*STAGES, "gateway-simulator"]
 
 def default(field: str) -> Any:
     # The declared default, not whatever PAYFLOW_* the test environment happens to set.
-    return Settings.model_fields[field].default
+    value = Settings.model_fields[field].default
+    return value.get_secret_value() if isinstance(value, SecretStr) else value
 
 
 @pytest.fixture(scope="module")
