@@ -334,6 +334,8 @@ def example_documents() -> dict[str, JsonDict]:
         _envelope(
             "order.manual_review", closed("callback", "amount_mismatch", "1800 != 1899"), review
         ),
+        _duplicate_example(submitted),
+        _submission_refused_example(submitted),
     ]
     refund = _envelope(
         "order.refund_requested",
@@ -362,6 +364,41 @@ def example_documents() -> dict[str, JsonDict]:
         ),
     ]
     return {d["event_type"]: d for d in docs + _wallet_examples()}
+
+
+def _duplicate_example(submitted: JsonDict) -> JsonDict:
+    """The shop sent ord-1001's cart again under its key, as a new order id ord-1002."""
+    again = "ord-1002"
+    retry = submitted | {
+        "event_id": "7d4e2b9a-3c1f-4e8d-b6a5-1f0e9d8c7b6a",
+        "correlation_id": again,
+        "payload": submitted["payload"] | {"order_id": again},
+    }
+    payload = {
+        "order_id": again,
+        "original_order_id": _ORDER,
+        "idempotency_key": submitted["idempotency_key"],
+    }
+    return _envelope("order.duplicate", payload, retry, again)
+
+
+def _submission_refused_example(submitted: JsonDict) -> JsonDict:
+    """The shop sent ord-1001 again under the same key with another cart: the submission is
+    refused (order_id_conflict) and ord-1001 goes on unchanged."""
+    other = submitted | {
+        "event_id": "3a9c6e1d-8b2f-4d7a-a5e4-6c0b1f2d3e4a",
+        "payload": submitted["payload"] | {"items": [{"sku_id": "sku-red-mug", "quantity": 5}]},
+    }
+    payload = {
+        "order_id": _ORDER,
+        "reason_code": "order_id_conflict",
+        "detail": f"order {_ORDER} was already submitted with other content; this submission "
+        "was refused and the existing order goes on unchanged",
+        "idempotency_key": other["idempotency_key"],
+        "refused_event_id": other["event_id"],
+        "original_order_id": _ORDER,
+    }
+    return _envelope("order.submission_refused", payload, other)
 
 
 def _wallet_examples() -> list[JsonDict]:

@@ -13,11 +13,13 @@ from contracts.events.gateway import GatewayCallbackReceived
 from contracts.events.orders import OrderBuilt, OrderSubmitted
 from contracts.events.outcomes import (
     OrderCancelled,
+    OrderDuplicate,
     OrderManualReview,
     OrderRefunded,
     OrderRefundRejected,
     OrderRejected,
     OrderSettled,
+    OrderSubmissionRefused,
 )
 from contracts.events.payments import PaymentFailed, PaymentNeedsReview, PaymentSucceeded
 from contracts.events.refunds import RefundRequested
@@ -100,6 +102,8 @@ ORDERS_OUTCOMES = Topic(
         OrderSettled,
         OrderCancelled,
         OrderRejected,
+        OrderDuplicate,
+        OrderSubmissionRefused,
         OrderManualReview,
         OrderRefunded,
         OrderRefundRejected,

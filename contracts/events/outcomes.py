@@ -1,9 +1,12 @@
 """Final outcomes of an order, consumed by upstream systems."""
 
-from typing import Literal
+import uuid
+from typing import Annotated, Literal
+
+from pydantic import Field
 
 from contracts.base import Identifier, StrictModel
-from contracts.envelope import Envelope
+from contracts.envelope import MAX_KEY, Envelope
 from contracts.money import Money
 
 
@@ -48,6 +51,61 @@ class OrderRejected(Envelope):
 
     event_type: Literal["order.rejected"] = "order.rejected"
     payload: OrderClosedPayload
+
+
+class OrderDuplicatePayload(StrictModel):
+    order_id: Identifier = Field(description="The order id of this submission: never built.")
+    original_order_id: Identifier = Field(
+        description="The order first submitted under this idempotency key: follow its outcome."
+    )
+    idempotency_key: Annotated[str, Field(min_length=1, max_length=MAX_KEY)]
+
+
+class OrderDuplicate(Envelope):
+    """The same request as an earlier order (same idempotency key, same content) under a new
+    order id: nothing was built, held or charged for this order id; the purchase is
+    original_order_id, whose outcome is (or will be) published for that order id."""
+
+    event_type: Literal["order.duplicate"] = "order.duplicate"
+    payload: OrderDuplicatePayload
+
+
+SubmissionRefusalCode = Literal["idempotency_key_conflict", "order_id_conflict"]
+
+
+class OrderSubmissionRefusedPayload(StrictModel):
+    order_id: Identifier = Field(
+        description="The order id this submission carried. With order_id_conflict it is "
+        "original_order_id, an existing order that this event does not change."
+    )
+    reason_code: SubmissionRefusalCode = Field(
+        description="idempotency_key_conflict: the idempotency key already belongs to "
+        "original_order_id, submitted with other content. order_id_conflict: the order id "
+        "was already submitted with other content."
+    )
+    detail: str
+    idempotency_key: str = Field(
+        min_length=1,
+        max_length=MAX_KEY,
+        description="The idempotency key of the refused submission.",
+    )
+    refused_event_id: uuid.UUID = Field(
+        description="event_id of the refused order.submitted (also this event's causation_id)."
+    )
+    original_order_id: Identifier = Field(
+        description="The order the key or the order id already belongs to; its state and "
+        "outcome are not changed by this event."
+    )
+
+
+class OrderSubmissionRefused(Envelope):
+    """This submission (one order.submitted event) was refused and changed nothing: its
+    idempotency key or its order id was already used with other content. It is not the
+    outcome of an order: the state of original_order_id is unchanged and its own outcome is
+    (or will be) published as usual, even when order_id is that same order id."""
+
+    event_type: Literal["order.submission_refused"] = "order.submission_refused"
+    payload: OrderSubmissionRefusedPayload
 
 
 class OrderManualReview(Envelope):

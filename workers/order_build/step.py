@@ -1,12 +1,15 @@
-"""Order build: price the cart from our catalogue, apply coupons, split, hold stock and coupons."""
+"""Order build: price the cart from our catalogue, apply coupons, split, hold stock and coupons;
+a submission seen before (same order id, or same idempotency key) is answered, not built again."""
 
-import hashlib
+import functools
+import time
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import asyncpg
+import structlog
 
 from contracts.envelope import Envelope
 from contracts.events.orders import (
@@ -16,16 +19,33 @@ from contracts.events.orders import (
     PricedLine,
     SubOrder,
 )
-from contracts.events.outcomes import OrderClosedPayload, OrderRejected
+from contracts.events.outcomes import (
+    OrderClosedPayload,
+    OrderDuplicate,
+    OrderDuplicatePayload,
+    OrderRejected,
+    OrderSubmissionRefused,
+)
 from contracts.money import Money
 from contracts.topics import ORDERS_SUBMITTED, Topic
-from workers.order_build import catalogue, store
+from infra.settings import get_settings
+from workers.order_build import catalogue, idempotency, store
 from workers.order_build.pricing import Part, PricedOrder, price_order
 from workers.order_build.rules import Rejection
 from workers.participants import coupons, stock
-from workers.runtime.errors import PermanentError
+from workers.runtime.errors import is_transient
 from workers.runtime.stage import Stage
 from workers.tcc.barrier import Verdict
+
+log = structlog.get_logger()
+PRUNE_EVERY_S = 300.0  # expired idempotency keys are forgotten at most this often
+
+
+def _rejected(event: OrderSubmitted, r: Rejection) -> OrderRejected:
+    payload = OrderClosedPayload(
+        order_id=event.payload.order_id, stage="order_build", reason_code=r.code, detail=r.detail
+    )
+    return OrderRejected.caused_by(event, payload)
 
 
 def _contract_sub_order(part: Part, currency: str) -> SubOrder:
@@ -56,37 +76,35 @@ class OrderBuild(Stage):
     name: ClassVar[str] = "order_build"
     consumes: ClassVar[Topic] = ORDERS_SUBMITTED
 
+    _next_prune = 0.0  # time.monotonic() of the next prune of expired keys
+
+    @functools.cached_property
+    def retention_h(self) -> int:
+        """Hours an idempotency key is kept: the setting, never below what shops are promised."""
+        configured = get_settings().idempotency_retention_h
+        if configured < idempotency.MIN_RETENTION_H:
+            log.warning(
+                "idempotency_retention_raised",
+                configured_h=configured,
+                used_h=idempotency.MIN_RETENTION_H,
+            )
+        return max(configured, idempotency.MIN_RETENTION_H)
+
     async def handle(
         self, event: Envelope, tx: asyncpg.Connection, prepared: Any
     ) -> Sequence[Envelope]:
         assert isinstance(event, OrderSubmitted)
-        order = event.payload
-        digest = hashlib.sha256(order.model_dump_json().encode()).hexdigest()
-        seen = await store.existing_digest(tx, order.order_id)
-        if seen == digest:
-            return []  # the same order again under a new event id: already answered
-        if seen is not None:
-            raise PermanentError(
-                "order_id_reused",
-                f"order {order.order_id} was already submitted with other content",
-            )
+        order, sub = event.payload, idempotency.Submission.of(event)
+        judged = await self._judge(tx, sub)
+        if judged is not None:
+            return await self._answer_again(tx, event, sub, judged)
         try:
             async with tx.transaction():  # nothing is held unless everything is
                 priced = await self._build(tx, event)
         except Rejection as r:
-            await store.save_rejection(tx, order.order_id, digest, r.code, r.detail)
-            return [
-                OrderRejected.caused_by(
-                    event,
-                    OrderClosedPayload(
-                        order_id=order.order_id,
-                        stage="order_build",
-                        reason_code=r.code,
-                        detail=r.detail,
-                    ),
-                )
-            ]
-        await store.save_order(tx, order, priced, digest)
+            await store.save_rejection(tx, sub, r.code, r.detail)
+            return [_rejected(event, r)]
+        await store.save_order(tx, order, priced, sub)
         cur = order.currency
         return [
             OrderBuilt.caused_by(
@@ -103,6 +121,68 @@ class OrderBuild(Stage):
                 ),
             )
         ]
+
+    async def _judge(
+        self, tx: asyncpg.Connection, sub: idempotency.Submission
+    ) -> idempotency.Judgement | None:
+        """None for a new purchase, whose key this submission now owns (in this event's
+        transaction: it commits or rolls back with the order)."""
+        bound = await store.order_binding(tx, sub.order_id)
+        if bound is not None:
+            return idempotency.against_order_id(bound, sub)
+        owner = await store.claim_key(tx, sub, self.retention_h)
+        return None if owner is None else idempotency.against_key(owner, sub)
+
+    async def _answer_again(
+        self,
+        tx: asyncpg.Connection,
+        event: OrderSubmitted,
+        sub: idempotency.Submission,
+        judged: idempotency.Judgement,
+    ) -> list[Envelope]:
+        first = judged.earlier
+        if judged.verdict is idempotency.Verdict.REDELIVERY:
+            return []  # the same order again under a new event id: already answered
+        if judged.verdict is idempotency.Verdict.REPLAY:
+            await store.save_duplicate(tx, sub, first.order_id)
+            log.info("order_duplicate", original_order_id=first.order_id)
+            payload = OrderDuplicatePayload(
+                order_id=sub.order_id,
+                original_order_id=first.order_id,
+                idempotency_key=sub.idempotency_key,
+            )
+            return [OrderDuplicate.caused_by(event, payload)]
+        await store.save_conflict(tx, sub, judged)
+        log.warning(
+            "order_submission_conflict",
+            reason=judged.verdict.value,
+            idempotency_key=sub.idempotency_key,
+            existing_order_id=first.order_id,
+            existing_event_id=str(first.event_id) if first.event_id else None,
+            digest=judged.digest,
+            existing_digest=first.digest,
+        )
+        # Not order.rejected: the order id may be an existing order that goes on to settle.
+        return [OrderSubmissionRefused.caused_by(event, idempotency.refusal(judged, sub))]
+
+    async def before_commit(self, tx: asyncpg.Connection) -> None:
+        """Now and then, forget a bounded batch of expired keys. Not in an event's savepoint,
+        so a failed prune never dead-letters an order; it is tried again later."""
+        if time.monotonic() < self._next_prune:
+            return
+        self._next_prune = time.monotonic() + PRUNE_EVERY_S
+        try:
+            async with tx.transaction():
+                pruned = await store.prune_keys(tx, self.retention_h)
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            log.error("idempotency_prune_failed", error=repr(exc))
+            return
+        if pruned:
+            log.info("idempotency_keys_pruned", count=pruned)
+        if pruned == store.PRUNE_BATCH:
+            self._next_prune = 0.0  # more to do: again with the next batch
 
     async def _build(self, tx: asyncpg.Connection, event: OrderSubmitted) -> PricedOrder:
         order = event.payload
