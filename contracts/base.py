@@ -16,4 +16,6 @@ class StrictModel(BaseModel):
 Identifier = Annotated[
     str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$")
 ]
+# Free text from outside: anything but NUL, which no text column (and few consumers) can hold.
+Text = Annotated[str, Field(pattern=r"^[^\x00]*$")]
 Quantity = Annotated[StrictInt, Field(gt=0, le=10_000)]

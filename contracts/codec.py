@@ -31,7 +31,17 @@ def _describe(exc: ValidationError) -> str:
 
 
 def decode(topic: str, raw: bytes | None) -> Envelope:
-    """Parse a message from `topic`, refusing anything the topic's contract does not allow."""
+    """Parse a message from `topic`, refusing anything the topic's contract does not allow.
+    Every failure is a ContractError, whatever the bytes: the runtime relies on it."""
+    try:
+        return _decode(topic, raw)
+    except ContractError:
+        raise
+    except Exception as exc:
+        raise ContractError("undecodable", f"{type(exc).__name__}: {_short(exc)}") from exc
+
+
+def _decode(topic: str, raw: bytes | None) -> Envelope:
     registered = by_name(topic)
     if registered is None:
         raise ContractError("unknown_topic", f"no contract for topic {topic!r}")
@@ -42,7 +52,11 @@ def decode(topic: str, raw: bytes | None) -> Envelope:
         # absurd nesting is refused here rather than crashing with RecursionError.
         doc: Any = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise ContractError("not_json", f"value is not UTF-8 JSON: {exc}") from exc
+        raise ContractError("not_json", f"value is not UTF-8 JSON: {_short(exc)}") from exc
+    except ValueError as exc:
+        # Python refuses integers of more than 4,300 digits (CVE-2020-10735 limit).
+        detail = f"value has a number too long: {_short(exc)}"
+        raise ContractError("number_too_large", detail) from exc
     if not isinstance(doc, dict):
         raise ContractError("not_an_object", "value must be a JSON object")
     kinds = {cls.type_name(): cls for cls in registered.events}
@@ -64,3 +78,8 @@ def decode(topic: str, raw: bytes | None) -> Envelope:
         return cls.model_validate_json(raw)
     except ValidationError as exc:
         raise ContractError("invalid_event", f"{event_type}: {_describe(exc)}") from exc
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc)
+    return text if len(text) <= 300 else text[:300] + "..."

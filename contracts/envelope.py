@@ -7,7 +7,7 @@ from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import AwareDatetime, Field, StrictInt, model_validator
 
-from contracts.base import Identifier, StrictModel
+from contracts.base import Identifier, StrictModel, Text
 
 # Output event ids are derived from their cause, so a re-published output keeps its id
 # and the consumer's inbox recognises it.
@@ -40,7 +40,7 @@ class Envelope(StrictModel):
     causation_id: uuid.UUID | None = Field(
         default=None, description="event_id of the event that caused this one."
     )
-    idempotency_key: str = Field(min_length=1, max_length=MAX_KEY)
+    idempotency_key: Text = Field(min_length=1, max_length=MAX_KEY)
     payload: Any
 
     @model_validator(mode="after")

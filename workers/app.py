@@ -10,6 +10,7 @@ import asyncpg
 import structlog
 from redis.asyncio import Redis
 
+from contracts.topics import namespace
 from infra.settings import Settings
 from workers.callback_handling.step import CallbackHandling
 from workers.fund_freeze.step import FundFreeze
@@ -17,22 +18,20 @@ from workers.gateway_request.step import GatewayRequest
 from workers.order_build.step import OrderBuild
 from workers.runtime.consumer import StageRunner
 from workers.runtime.db import create_pool
-from workers.runtime.health import Health, start_health_server
+from workers.runtime.health import Dependencies, Health
+from workers.runtime.health_server import start_health_server
 from workers.runtime.kafka import make_producer
+from workers.runtime.probes import probe_services
 from workers.runtime.stage import Stage
 from workers.settlement.step import Settlement
+from workers.stage_names import STAGE_NAMES
 from workers.wallet.step import WalletOperations
 
 log = structlog.get_logger()
 
-STAGE_NAMES = (
-    "order_build",
-    "fund_freeze",
-    "gateway_request",
-    "callback_handling",
-    "settlement",
-    "wallet",
-)
+
+# Dependencies beyond Kafka and Postgres, per stage: only these make it unhealthy when down.
+NEEDS = {"callback_handling": frozenset({"kafka", "postgres", "redis"})}
 
 
 def build_stage(
@@ -42,7 +41,9 @@ def build_stage(
         "order_build": OrderBuild,
         "fund_freeze": FundFreeze,
         "gateway_request": lambda: GatewayRequest(pool, http, settings.gateway_url),
-        "callback_handling": lambda: CallbackHandling(redis, settings.gateway_secret.get_secret_value()),
+        "callback_handling": lambda: CallbackHandling(
+            redis, settings.gateway_secret.get_secret_value()
+        ),
         "settlement": Settlement,
         "wallet": lambda: WalletOperations(pool, http, settings.gateway_url),
     }
@@ -73,13 +74,38 @@ async def run_stages(
         producer = make_producer(settings, client_id=f"payflow-{'-'.join(names)}")
         await producer.start()
         stack.push_async_callback(producer.stop)
-        healths = [Health(n) for n in names]
-        port = settings.metrics_port if health_port is None else health_port
-        runner = await start_health_server(healths, "127.0.0.1", port)
+        deps = Dependencies()
+        healths = [
+            Health(
+                n,
+                stuck_after_s=settings.stuck_after_s,
+                unassigned_after_s=3 * settings.session_timeout_ms / 1000,
+                dependencies=deps,
+                needs=NEEDS.get(n, Health.needs),
+            )
+            for n in names
+        ]
+        base = settings.metrics_port if health_port is None else health_port
+        runner, port = await start_health_server(
+            healths, deps, namespace(), settings.metrics_host, base
+        )
         stack.push_async_callback(runner.cleanup)
+        probing = asyncio.create_task(
+            probe_services(
+                deps,
+                pool,
+                redis if any("redis" in h.needs for h in healths) else None,
+                settings.health_probe_interval_s,
+                settings.connect_timeout_s,
+                stop,
+            )
+        )
+        stack.callback(probing.cancel)
         runners = [
             StageRunner(build_stage(n, settings, pool, redis, http), settings, pool, producer, h)
             for n, h in zip(names, healths, strict=True)
         ]
-        log.info("workers_started", stages=names, health_port=port)
+        log.info(
+            "workers_started", stages=names, health_port=port, health_host=settings.metrics_host
+        )
         await asyncio.gather(*(r.run(stop) for r in runners))

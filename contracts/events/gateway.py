@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, Field
 
-from contracts.base import Identifier, StrictModel
+from contracts.base import Identifier, StrictModel, Text
 from contracts.envelope import Envelope
 from contracts.money import Money
 
@@ -17,14 +17,14 @@ class GatewayCallbackBody(StrictModel):
     payment_id: Identifier = Field(description="Our payment request id (merchant reference).")
     status: Literal["succeeded", "failed"]
     amount: Money
-    failure_reason: str | None = None
+    failure_reason: Text | None = None
     occurred_at: AwareDatetime
 
 
 class GatewayCallbackReceivedPayload(StrictModel):
     provider: Identifier
-    raw_body: str = Field(max_length=16_384, description="Exact body as the gateway sent it.")
-    signature: str = Field(max_length=256, description="Hex HMAC-SHA256 of raw_body.")
+    raw_body: Text = Field(max_length=16_384, description="Exact body as the gateway sent it.")
+    signature: Text = Field(max_length=256, description="Hex HMAC-SHA256 of raw_body.")
     received_at: AwareDatetime
 
 

@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from contracts.base import Identifier, StrictModel
+from contracts.base import Identifier, StrictModel, Text
 from contracts.envelope import Envelope
 from contracts.money import Money
 
@@ -14,7 +14,7 @@ class RefundRequestedPayload(StrictModel):
     order_id: Identifier
     sub_order_id: Identifier
     amount: Money
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Text = Field(min_length=1, max_length=500)
 
 
 class RefundRequested(Envelope):

@@ -150,7 +150,11 @@ async def test_callbacks_reach_kafka_signed_and_decodable(services: Settings) ->
             assert isinstance(event, GatewayCallbackReceived)
             assert event.correlation_id == order_id
             assert event.payload.provider == "simulator"
-            assert verify(settings.gateway_secret.get_secret_value(), event.payload.raw_body, event.payload.signature)
+            assert verify(
+                settings.gateway_secret.get_secret_value(),
+                event.payload.raw_body,
+                event.payload.signature,
+            )
             callback = GatewayCallbackBody.model_validate_json(event.payload.raw_body)
             assert callback.gateway_ref == created[order_id]["gateway_ref"]
             assert callback.status == "succeeded"

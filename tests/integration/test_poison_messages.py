@@ -30,23 +30,31 @@ def _order(order_id: str, **overrides: object) -> OrderSubmitted:
     return OrderSubmitted.new(order_id, payload, idempotency_key=order_id)
 
 
-async def _dead_letters(settings: Settings, n: int) -> list[dict[str, str]]:
-    """The headers of the first `n` messages on the dead-letter topic."""
+async def _dead_letters(settings: Settings, offsets: set[tuple[int, int]]) -> list[dict[str, str]]:
+    """The headers of the dead-letter copies of the messages at `offsets` ((partition,
+    offset) pairs); other tests' dead letters on the same topic are passed over."""
     consumer = AIOKafkaConsumer(
         ORDERS_SUBMITTED.dlq,
         bootstrap_servers=settings.kafka_bootstrap,
         group_id=f"test-dlq-{uuid.uuid4().hex[:6]}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
+        max_partition_fetch_bytes=2_000_000,
     )
     await consumer.start()
     found: list[dict[str, str]] = []
     try:
-        while len(found) < n:
+        while len(found) < len(offsets):
             batch = await asyncio.wait_for(consumer.getmany(timeout_ms=1000), 30)
             for records in batch.values():
                 for r in records:
-                    found.append({k: v.decode() for k, v in r.headers})
+                    headers = {k: v.decode(errors="replace") for k, v in r.headers if v}
+                    where = (
+                        int(headers.get("payflow-dlq-source-partition", -1)),
+                        int(headers.get("payflow-dlq-source-offset", -1)),
+                    )
+                    if where in offsets:
+                        found.append(headers)
     finally:
         await consumer.stop()
     return found
@@ -57,10 +65,10 @@ async def test_poison_goes_to_dlq_and_the_next_message_flows(
 ) -> None:
     await seed_catalogue(pool)
     topic = ORDERS_SUBMITTED.name
-    await producer.send_and_wait(topic, b"\x00\xffnot json", key=b"poison-1")
+    first = await producer.send_and_wait(topic, b"\x00\xffnot json", key=b"poison-1")
     bad = _order(f"o-{uuid.uuid4().hex[:8]}").model_dump(mode="json")
     bad["schema_version"] = 9
-    await producer.send_and_wait(topic, json.dumps(bad).encode(), key=b"poison-2")
+    second = await producer.send_and_wait(topic, json.dumps(bad).encode(), key=b"poison-2")
     good = _order(f"o-{uuid.uuid4().hex[:8]}")
     await publish(producer, good)
 
@@ -73,7 +81,9 @@ async def test_poison_goes_to_dlq_and_the_next_message_flows(
         stop.set()
         await task
 
-    letters = await _dead_letters(services, 2)
+    letters = await _dead_letters(
+        services, {(first.partition, first.offset), (second.partition, second.offset)}
+    )
     reasons = {d["payflow-dlq-reason"] for d in letters}
     assert reasons == {"not_json", "unsupported_schema_version"}
     for headers in letters:

@@ -77,7 +77,9 @@ async def serve(
     with _stop_on_signals(stop):
         producer = await _start_producer(settings)
         try:
-            app = build_app(settings.gateway_secret.get_secret_value(), kafka_sink(producer), delay_ms)
+            app = build_app(
+                settings.gateway_secret.get_secret_value(), kafka_sink(producer), delay_ms
+            )
             runner = web.AppRunner(app)
             await runner.setup()
             try:

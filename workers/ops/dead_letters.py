@@ -5,14 +5,14 @@ unless forced), and the replayed message keeps its event id, so a consumer that 
 processed it (inbox) has no second effect.
 """
 
-import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from workers.runtime.dead_letters import REPLAY_HEADER
+from workers.runtime.dead_letters import REPLAY_HEADER, stored_headers
 
 
 @dataclass(frozen=True)
@@ -51,31 +51,82 @@ async def show(
     if row is None:
         return None
     out = dict(row)
-    out["headers"] = json.loads(out["headers"])
-    for field in ("message_key", "message_value"):
-        raw = out[field]
-        out[field] = None if raw is None else bytes(raw).decode("utf-8", "replace")
+    out["headers"] = [
+        [k, None if v is None else v.decode("utf-8", "replace")] for k, v in stored_headers(row)
+    ]
+    del out["header_keys"], out["header_values"]
+    for column in ("message_key", "message_value"):
+        raw = out[column]
+        out[column] = None if raw is None else bytes(raw).decode("utf-8", "replace")
     return out
+
+
+def _already(dead_letter_id: int, replayed_at: datetime) -> str:
+    return (
+        f"dead letter #{dead_letter_id} was already replayed at {replayed_at:%Y-%m-%d %H:%M:%S %Z}; "
+        "use --force to replay it again"
+    )
+
+
+def _missing(dead_letter_id: int) -> str:
+    return f"no dead letter #{dead_letter_id}; see `payflow dlq list --all`"
+
+
+@dataclass
+class ReplayResult:
+    sent: list[int] = field(default_factory=list)
+    # Each id that was not replayed, with one line saying why.
+    refused: dict[int, str] = field(default_factory=dict)
+
+
+async def refusals(
+    conn: asyncpg.Connection | asyncpg.Pool, ids: list[int], *, force: bool = False
+) -> dict[int, str]:
+    """Why each of `ids` cannot be replayed: it does not exist, or was replayed (no force).
+    Checked before any Kafka connection is made; `replay` checks again under a row lock."""
+    rows = await conn.fetch(
+        "SELECT dead_letter_id, replayed_at FROM dead_letters "
+        "WHERE dead_letter_id = ANY($1::bigint[])",
+        ids,
+    )
+    replayed_at = {r["dead_letter_id"]: r["replayed_at"] for r in rows}
+    refused = {}
+    for dead_letter_id in ids:
+        if dead_letter_id not in replayed_at:
+            refused[dead_letter_id] = _missing(dead_letter_id)
+        elif replayed_at[dead_letter_id] is not None and not force:
+            refused[dead_letter_id] = _already(dead_letter_id, replayed_at[dead_letter_id])
+    return refused
 
 
 async def replay(
     pool: asyncpg.Pool, producer: AIOKafkaProducer, ids: list[int], *, force: bool = False
-) -> list[int]:
-    """Publish each dead letter's original message to its source topic; return those sent."""
-    sent = []
+) -> ReplayResult:
+    """Publish each dead letter's original message to its source topic; say which were sent
+    and why the others were not."""
+    result = ReplayResult()
     for dead_letter_id in ids:
         async with pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
-                """SELECT * FROM dead_letters WHERE dead_letter_id = $1
-                   AND ($2 OR replayed_at IS NULL) FOR UPDATE SKIP LOCKED""",
+                "SELECT * FROM dead_letters WHERE dead_letter_id = $1 FOR UPDATE SKIP LOCKED",
                 dead_letter_id,
-                force,
             )
             if row is None:
+                exists = await conn.fetchval(
+                    "SELECT 1 FROM dead_letters WHERE dead_letter_id = $1", dead_letter_id
+                )
+                result.refused[dead_letter_id] = (
+                    f"dead letter #{dead_letter_id} is being replayed by another process"
+                    if exists
+                    else _missing(dead_letter_id)
+                )
+                continue
+            if row["replayed_at"] is not None and not force:
+                result.refused[dead_letter_id] = _already(dead_letter_id, row["replayed_at"])
                 continue
             headers = [
-                (k, v.encode())
-                for k, v in json.loads(row["headers"])
+                (k, v)
+                for k, v in stored_headers(row)
                 if not k.startswith("payflow-dlq-") and k != REPLAY_HEADER
             ]
             headers.append((REPLAY_HEADER, str(dead_letter_id).encode()))
@@ -90,5 +141,5 @@ async def replay(
                    WHERE dead_letter_id = $1""",
                 dead_letter_id,
             )
-            sent.append(dead_letter_id)
-    return sent
+            result.sent.append(dead_letter_id)
+    return result

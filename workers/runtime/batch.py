@@ -21,8 +21,9 @@ from contracts.codec import ContractError, decode
 from contracts.envelope import Envelope
 from workers.runtime import dead_letters, inbox, outbox
 from workers.runtime.dead_letters import DeadLetter
-from workers.runtime.errors import dead_letter_reason, is_transient
+from workers.runtime.errors import is_transient
 from workers.runtime.outbox import Message
+from workers.runtime.park import from_record
 from workers.runtime.stage import Stage
 
 log = structlog.get_logger()
@@ -35,30 +36,6 @@ class BatchResult:
     processed: int = 0
     duplicates: int = 0
     dead: list[DeadLetter] = field(default_factory=list)
-
-
-def _dead(
-    stage: Stage,
-    rec: ConsumerRecord[Any, Any],
-    exc: BaseException,
-    attempt: int,
-    event: Envelope | None = None,
-) -> DeadLetter:
-    code, detail = dead_letter_reason(exc)
-    return DeadLetter(
-        consumer=stage.name,
-        topic=rec.topic,
-        partition=rec.partition,
-        offset=rec.offset,
-        key=rec.key,
-        value=rec.value,
-        headers=tuple(rec.headers or ()),
-        reason_code=code,
-        detail=detail,
-        attempts=attempt,
-        event_id=event.event_id if event else None,
-        order_id=event.correlation_id if event else None,
-    )
 
 
 async def _prepare_all(stage: Stage, events: list[Envelope]) -> dict[uuid.UUID, Any]:
@@ -98,7 +75,7 @@ async def run_batch(
             handled: set[uuid.UUID] = set()
             for rec, ev in decoded:
                 if isinstance(ev, ContractError):
-                    result.dead.append(_dead(stage, rec, ev, attempt))
+                    result.dead.append(from_record(stage.name, rec, ev, attempt))
                     continue
                 if ev.event_id in already or ev.event_id in handled:
                     result.duplicates += 1
@@ -145,11 +122,13 @@ async def _apply_one(
                 result.duplicates += 1
                 return []
             outputs = await stage.handle(ev, conn, prepared)
+            # Per event only at DEBUG: the stage, event id and order id are bound above.
+            log.debug(
+                "event_handled", event_type=ev.event_type, outputs=[o.event_type for o in outputs]
+            )
             return await outbox.store(conn, stage.name, ev.event_id, outputs)
     except Exception as exc:
         if is_transient(exc):
             raise
-        dl = _dead(stage, rec, exc, attempt, ev)
-        log.warning("dead_lettered", reason=dl.reason_code, detail=dl.detail)
-        result.dead.append(dl)
+        result.dead.append(from_record(stage.name, rec, exc, attempt, ev))
         return None

@@ -3,53 +3,61 @@
 Offsets are committed only after the batch's effects are in Postgres and its outputs are
 acknowledged by Kafka, explicitly and contiguously per partition. A crash anywhere before
 the commit means redelivery, which the inbox turns into a re-publish without a second effect.
+
+No message can hold a partition: an event that fails is dead-lettered in its savepoint
+(workers/runtime/batch.py); a batch that fails as a whole for a reason that is not an
+outage is bisected until the message causing it is alone (workers/runtime/isolate.py);
+a record the client cannot even read is passed over by position (workers/runtime/fetch.py).
+During an outage the batch is kept, read again, and the stage reports itself unhealthy.
 """
 
 import asyncio
+import functools
 import time
 from collections.abc import Iterable
-from typing import Any, TypeAlias
 
 import asyncpg
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
-from aiokafka.structs import ConsumerRecord
-from tenacity import (
-    AsyncRetrying,
-    retry_if_exception,
-    stop_after_delay,
-    wait_random_exponential,
-)
 
 from contracts.topics import namespace
 from infra.settings import Settings
-from workers.runtime import metrics
-from workers.runtime.batch import run_batch
+from workers.runtime import fetch, park, probes
+from workers.runtime.dead_letters import DeadLetter
 from workers.runtime.errors import is_transient
-from workers.runtime.faults import crash_point
 from workers.runtime.health import Health
-from workers.runtime.kafka import make_consumer
-from workers.runtime.publisher import publish
+from workers.runtime.isolate import Outage, isolate
+from workers.runtime.kafka import Record, make_consumer
+from workers.runtime.processing import BatchProcessor
 from workers.runtime.stage import Stage
 
 log = structlog.get_logger()
-Record: TypeAlias = ConsumerRecord[Any, Any]
+UNREADABLE_DETAIL = (
+    "the Kafka client cannot parse the record at (or just after) this offset: a header name "
+    "that is not UTF-8, or a bad CRC; its bytes can be read with a raw tool such as kcat"
+)
 
 
 class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
     """Waits for the batch in flight (which commits its own offsets) before giving up
     partitions, so the next owner starts exactly after what we processed."""
 
-    def __init__(self, lock: asyncio.Lock) -> None:
-        self._lock = lock
+    def __init__(self, runner: "StageRunner") -> None:
+        self._runner = runner
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
-        async with self._lock:
-            log.info("partitions_revoked", partitions=[str(tp) for tp in revoked])
+        async with self._runner.lock:
+            for tp in revoked:
+                self._runner.committed.pop(tp, None)
+            log.info(
+                "partitions_revoked", stage=self._runner.stage.name, partitions=_names(revoked)
+            )
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        log.info("partitions_assigned", partitions=[str(tp) for tp in assigned])
+        parts = list(assigned)
+        self._runner.health.assigned(len(parts))
+        log.info("partitions_assigned", stage=self._runner.stage.name, partitions=_names(parts))
 
 
 class StageRunner:
@@ -63,7 +71,9 @@ class StageRunner:
     ) -> None:
         self.stage, self.settings, self.pool, self.producer = stage, settings, pool, producer
         self.health = health
-        self._lock = asyncio.Lock()
+        self.lock = asyncio.Lock()
+        self.committed: dict[TopicPartition, int] = {}
+        self.processor = BatchProcessor(stage, settings, pool, producer)
 
     async def run(self, stop: asyncio.Event) -> None:
         consumer = make_consumer(
@@ -72,96 +82,149 @@ class StageRunner:
             client_id=f"payflow-{self.stage.name}",
         )
         topics = [t.name for t in (self.stage.consumes, *self.stage.also_consumes)]
-        consumer.subscribe(topics, listener=_CommitOnRevoke(self._lock))
+        consumer.subscribe(topics, listener=_CommitOnRevoke(self))
         await consumer.start()
         log.info("stage_started", stage=self.stage.name, topics=topics)
+        lag_probe = asyncio.create_task(self._probe_lag(consumer, stop))
+        poller = fetch.Poller(consumer, self.committed, self._unreadable(consumer), self.stage.name)
         try:
             while not stop.is_set():
-                batches = await consumer.getmany(timeout_ms=500)
-                records = [
-                    r for tp in sorted(batches, key=lambda t: t.partition) for r in batches[tp]
-                ]
-                if not records:
-                    await self._observe_idle(consumer)
-                    continue
-                async with self._lock:
-                    await self._handle(consumer, records)
+                records = await poller.poll()
+                if records:
+                    async with self.lock:
+                        await self._handle(consumer, records)
         finally:
+            lag_probe.cancel()
             # Every finished batch is already committed: leaving the group loses nothing.
             await consumer.stop()
             log.info("stage_stopped", stage=self.stage.name)
 
     async def _handle(self, consumer: AIOKafkaConsumer, records: list[Record]) -> None:
-        name = self.stage.name
-        metrics.CONSUMED.labels(name).inc(len(records))
         started = time.monotonic()
         try:
-            await self._process_with_retries(records)
+            summary = await self.processor.process(records, self.settings.retry_budget_s)
         except Exception as exc:
-            # Retry budget spent on a transient fault: keep polling (so we stay in the
-            # group) and read the same batch again instead of committing past it.
-            log.error("batch_retry_budget_exhausted", stage=name, error=repr(exc))
-            self.health.failing(repr(exc))
-            for tp, first in _first_offsets(records).items():
-                consumer.seek(tp, first)
-            await asyncio.sleep(1.0)
-            return
+            try:
+                dead = await isolate(
+                    records,
+                    exc,
+                    lambda part: self.processor.process(part, self.processor.short_budget_s),
+                    lambda rec, err: park.park(
+                        self.pool, self.producer, park.from_record(self.stage.name, rec, err, 1)
+                    ),
+                    self._reachable,
+                )
+            except Outage as outage:
+                self._keep_for_later(consumer, records, outage)
+                await asyncio.sleep(1.0)
+                return
+            except Exception as bug:  # a defect below us: keep the stage alive and visible
+                log.exception("batch_isolation_failed", stage=self.stage.name)
+                self._keep_for_later(consumer, records, Outage(bug))
+                await asyncio.sleep(1.0)
+                return
+            summary = {"processed": len(records) - dead, "isolated": dead}
+            log.warning("batch_isolated", stage=self.stage.name, records=len(records), **summary)
         await self._commit(consumer, records)
-        metrics.LATENCY.labels(name).observe(time.monotonic() - started)
-        self._observe_lag(consumer, records)
         self.health.progressed()
+        self.processor.finished(records, started, summary)
 
-    async def _process_with_retries(self, records: list[Record]) -> None:
-        name = self.stage.name
-        retrying = AsyncRetrying(
-            retry=retry_if_exception(is_transient),
-            wait=wait_random_exponential(multiplier=0.2, max=5),
-            stop=stop_after_delay(self.settings.retry_budget_s),
-            reraise=True,
+    def _keep_for_later(
+        self, consumer: AIOKafkaConsumer, records: list[Record], outage: Outage
+    ) -> None:
+        """An outage: read the same batch again, never commit past it; stay in the group."""
+        error = f"{type(outage.cause).__name__}: {outage.cause}"[:500]
+        log.error(
+            "batch_kept_for_retry",
+            stage=self.stage.name,
+            records=len(records),
+            error_class=type(outage.cause).__name__,
+            error=error,
+            transient=is_transient(outage.cause),
         )
-        async for attempt in retrying:
-            with attempt:
-                n = attempt.retry_state.attempt_number
-                if n > 1:
-                    metrics.RETRIED.labels(name).inc()
-                    log.warning("batch_retry", stage=name, attempt=n)
-                result = await run_batch(self.pool, self.stage, records, n)
-                crash_point("after_commit", name)
-                await publish(self.producer, self.pool, result.messages)
-                crash_point("after_publish", name)
-        metrics.PROCESSED.labels(name).inc(result.processed)
-        metrics.DUPLICATES.labels(name).inc(result.duplicates)
-        metrics.PUBLISHED.labels(name).inc(len(result.messages) - len(result.dead))
-        for dl in result.dead:
-            metrics.DEAD_LETTERED.labels(name, dl.reason_code).inc()
+        self.health.failing(error)
+        for tp, first in _first_offsets(records).items():
+            consumer.seek(tp, first)
+
+    async def _reachable(self) -> bool:
+        """Do Postgres and Kafka answer now? (Redis is never needed for correctness.)"""
+        pg = await probes.probe(
+            self.health.dependencies,
+            "postgres",
+            lambda: self.pool.fetchval("SELECT 1"),
+            self.settings.connect_timeout_s,
+        )
+        kafka = await probes.probe(
+            self.health.dependencies,
+            "kafka",
+            self.producer.client.fetch_all_metadata,
+            self.settings.connect_timeout_s,
+        )
+        return pg and kafka
+
+    def _unreadable(self, consumer: AIOKafkaConsumer) -> fetch.OnUnreadable:
+        async def on_unreadable(tp: TopicPartition, offset: int, exc: BaseException) -> None:
+            dl = DeadLetter(
+                consumer=self.stage.name,
+                topic=tp.topic,
+                partition=tp.partition,
+                offset=offset,
+                key=None,
+                value=None,
+                headers=(),
+                reason_code="unreadable_record",
+                detail=f"{UNREADABLE_DETAIL} ({exc})",
+                attempts=1,
+            )
+            async with self.lock:
+                await park.park(self.pool, self.producer, dl)
+                await self._commit_offsets(consumer, {tp: offset + 1})
+
+        return on_unreadable
 
     async def _commit(self, consumer: AIOKafkaConsumer, records: list[Record]) -> None:
-        offsets = {tp: last + 1 for tp, last in _last_offsets(records).items()}
+        await self._commit_offsets(
+            consumer, {tp: last + 1 for tp, last in _last_offsets(records).items()}
+        )
+
+    async def _commit_offsets(
+        self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]
+    ) -> None:
         try:
             await consumer.commit(offsets)
         except (CommitFailedError, KafkaError) as exc:
             # The group moved on (rebalance); the new owner re-reads these events and the
             # inbox makes that harmless.
-            log.warning("commit_failed", stage=self.stage.name, error=repr(exc))
+            log.warning(
+                "commit_failed",
+                stage=self.stage.name,
+                error_class=type(exc).__name__,
+                error=str(exc),
+            )
+            return
+        self.committed.update(offsets)
 
-    def _observe_lag(self, consumer: AIOKafkaConsumer, records: list[Record]) -> None:
-        lag = 0
-        for tp, last in _last_offsets(records).items():
-            high = consumer.highwater(tp)
-            if high is not None:
-                lag += max(0, high - last - 1)
-        metrics.LAG.labels(self.stage.name).set(lag)
-        self.health.lag = lag
+    async def _probe_lag(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
+        """Lag from the broker's high-water marks on a timer, whatever the batches do."""
+        interval = self.settings.health_probe_interval_s
+        while not stop.is_set():
+            measured: list[int] = []
+            if await probes.probe(
+                self.health.dependencies,
+                "kafka",
+                functools.partial(self._measure_lag, consumer, measured),
+                self.settings.connect_timeout_s,
+            ):
+                self.health.observed_lag(measured[0])
+            self.health.assigned(len(consumer.assignment()))
+            await asyncio.sleep(interval)
 
-    async def _observe_idle(self, consumer: AIOKafkaConsumer) -> None:
-        lag = 0
-        for tp in consumer.assignment():
-            high = consumer.highwater(tp)
-            if high is not None:
-                lag += max(0, high - await consumer.position(tp))
-        metrics.LAG.labels(self.stage.name).set(lag)
-        self.health.lag = lag
-        self.health.idle_check()
+    async def _measure_lag(self, consumer: AIOKafkaConsumer, into: list[int]) -> None:
+        into.append(await probes.consumer_lag(consumer, self.committed))
+
+
+def _names(tps: Iterable[TopicPartition]) -> list[str]:
+    return [f"{tp.topic}[{tp.partition}]" for tp in tps]
 
 
 def _first_offsets(records: list[Record]) -> dict[TopicPartition, int]:

@@ -1,8 +1,14 @@
 """Kafka clients configured for the money path: explicit commits, no silent skipping."""
 
+from typing import Any, TypeAlias
+
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import ConsumerRecord
 
 from infra.settings import Settings
+
+# A message as the consumer hands it over (key and value are raw bytes).
+Record: TypeAlias = ConsumerRecord[Any, Any]
 
 
 def make_producer(settings: Settings, client_id: str) -> AIOKafkaProducer:

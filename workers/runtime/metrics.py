@@ -1,4 +1,4 @@
-"""Prometheus metrics, labelled by stage."""
+"""Prometheus metrics, labelled by stage (and by reason or error class where that helps)."""
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -6,10 +6,22 @@ CONSUMED = Counter("payflow_consumed_total", "Messages consumed", ["stage"])
 PROCESSED = Counter("payflow_processed_total", "Events processed with effect", ["stage"])
 DUPLICATES = Counter("payflow_duplicates_total", "Redelivered events skipped", ["stage"])
 RETRIED = Counter(
-    "payflow_batch_retries_total", "Batch attempts after a transient error", ["stage"]
+    "payflow_batch_retries_total",
+    "Batch attempts after a transient error, by the error's class",
+    ["stage", "reason"],
+)
+BATCH_FAILURES = Counter(
+    "payflow_batch_failures_total",
+    "Batches that failed (after retries, or with an error no retry fixes), by error class",
+    ["stage", "error_class"],
+)
+DEADLOCKS = Counter(
+    "payflow_deadlocks_total", "Batch attempts undone by a Postgres deadlock", ["stage"]
 )
 DEAD_LETTERED = Counter(
-    "payflow_dead_lettered_total", "Messages sent to a DLQ", ["stage", "reason"]
+    "payflow_dead_lettered_total",
+    "Messages sent to a DLQ (undecodable ones too)",
+    ["stage", "reason"],
 )
 PUBLISHED = Counter("payflow_published_total", "Events published", ["stage"])
 LATENCY = Histogram(
@@ -18,4 +30,17 @@ LATENCY = Histogram(
     ["stage"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
-LAG = Gauge("payflow_consumer_lag", "Messages behind the partition end", ["stage"])
+LAG = Gauge(
+    "payflow_consumer_lag", "Messages behind the partition end (broker high-water)", ["stage"]
+)
+LAST_SUCCESS = Gauge(
+    "payflow_last_successful_batch_timestamp_seconds",
+    "Unix time of the last batch committed",
+    ["stage"],
+)
+PARTITIONS = Gauge("payflow_partitions_assigned", "Partitions assigned to this process", ["stage"])
+DEPENDENCY_UP = Gauge(
+    "payflow_dependency_up",
+    "1 when the last probe of Kafka, Postgres or Redis answered",
+    ["dependency"],
+)

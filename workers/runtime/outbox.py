@@ -16,7 +16,7 @@ class Message:
     topic: str
     key: bytes | None
     value: bytes | None
-    headers: tuple[tuple[str, bytes], ...] = ()
+    headers: tuple[tuple[str, bytes | None], ...] = ()
     outbox_id: int | None = None
 
 

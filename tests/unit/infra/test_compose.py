@@ -83,6 +83,8 @@ def test_worker_environment(services: dict[str, Any], name: str) -> None:
     assert env["PAYFLOW_GATEWAY_URL"].startswith("http://gateway-simulator:")
     assert env["PAYFLOW_GATEWAY_SECRET"] == default("gateway_secret")
     assert int(env["PAYFLOW_TOPIC_PARTITIONS"]) == default("topic_partitions")
+    # Health and metrics must be reachable from outside the container to be scraped.
+    assert env["PAYFLOW_METRICS_HOST"] == "0.0.0.0"
 
 
 @pytest.mark.parametrize("name", STAGES)

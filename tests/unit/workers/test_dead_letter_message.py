@@ -3,7 +3,22 @@
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from workers.runtime.dead_letters import HEADER_PREFIX, REPLAY_HEADER, DeadLetter
+from aiokafka.structs import ConsumerRecord
+from prometheus_client import REGISTRY
+
+from contracts.codec import ContractError
+from workers.runtime import park
+from workers.runtime.dead_letters import (
+    HEADER_PREFIX,
+    MAX_DLQ_MESSAGE_BYTES,
+    MAX_ORIGINAL_HEADER_BYTES,
+    REPLAY_HEADER,
+    TRUNCATED_HEADER,
+    DeadLetter,
+)
+from workers.runtime.outbox import Message
+
+Headers = tuple[tuple[str, bytes | None], ...]
 
 FAILED_AT = datetime(2025, 6, 1, 12, 30, 15, tzinfo=UTC)
 
@@ -35,8 +50,14 @@ DLQ_HEADERS = {
 }
 
 
-def _dlq_headers(headers: tuple[tuple[str, bytes], ...]) -> dict[str, bytes]:
+def _dlq_headers(headers: Headers) -> dict[str, bytes | None]:
     return {k: v for k, v in headers if k.startswith(HEADER_PREFIX)}
+
+
+def _total_size(message: Message) -> int:
+    """Key, value and headers (names and values): what counts against the broker's limit."""
+    headers = sum(len(k.encode()) + len(v or b"") for k, v in message.headers)
+    return len(message.key or b"") + len(message.value or b"") + headers
 
 
 def test_dead_letter_goes_to_the_source_topics_dlq() -> None:
@@ -85,10 +106,13 @@ def test_earlier_dlq_headers_are_replaced_and_the_replay_header_kept() -> None:
     ]
 
 
-def test_missing_key_and_value_stay_missing() -> None:
-    # Copied unchanged: Kafka partitions a null key differently from an empty one.
+def test_missing_key_stays_missing_and_a_missing_value_too_unless_both_are() -> None:
+    # A null key is copied unchanged (Kafka partitions it differently from an empty one);
+    # a message needs a key or a value, so with neither the copy carries an empty value.
+    assert replace(DL, key=None).message().key is None
+    assert replace(DL, value=None).message().value is None
     message = replace(DL, key=None, value=None).message()
-    assert (message.key, message.value) == (None, None)
+    assert (message.key, message.value) == (None, b"")
 
 
 def test_long_detail_is_cut_to_2000_characters() -> None:
@@ -105,6 +129,88 @@ def test_failed_at_defaults_to_now_in_utc() -> None:
     before = datetime.now(UTC)
     headers = replace(DL, failed_at=None).message().headers
     after = datetime.now(UTC)
-    failed_at = datetime.fromisoformat(_dlq_headers(headers)["payflow-dlq-failed-at"].decode())
+    stamp = _dlq_headers(headers)["payflow-dlq-failed-at"]
+    assert stamp is not None
+    failed_at = datetime.fromisoformat(stamp.decode())
     assert failed_at.utcoffset() is not None
     assert before <= failed_at <= after
+
+
+def test_a_value_that_fits_is_not_cut_and_has_no_truncated_header() -> None:
+    message = replace(DL, value=b"v" * 500_000).message()
+    assert message.value == b"v" * 500_000
+    assert TRUNCATED_HEADER not in dict(message.headers)
+
+
+def test_a_value_over_the_limit_is_cut_with_its_original_size_in_a_header() -> None:
+    big = b"x" * 1_040_000  # accepted by the broker (1 MB), above what the producer sends
+    message = replace(DL, value=big).message()
+    assert dict(message.headers)[TRUNCATED_HEADER] == b"1040000"
+    assert message.value is not None
+    assert 0 < len(message.value) < len(big)
+    assert big.startswith(message.value)
+    assert _total_size(message) < MAX_DLQ_MESSAGE_BYTES
+
+
+def test_the_whole_message_stays_under_the_limit_with_a_big_key_and_big_headers() -> None:
+    headers = tuple((f"h{i}", b"h" * 1_000) for i in range(200))  # 200 kB of headers
+    message = replace(DL, key=b"k" * 50_000, value=b"x" * 3_000_000, headers=headers).message()
+    assert dict(message.headers)[TRUNCATED_HEADER] == b"3000000"
+    assert _total_size(message) < MAX_DLQ_MESSAGE_BYTES
+
+
+def test_nul_bytes_in_the_detail_are_made_storable() -> None:
+    # Postgres text cannot hold NUL: the detail (stored and sent) spells it out instead.
+    message = replace(DL, detail="not json: a\x00b\x00").message()
+    detail = _dlq_headers(message.headers)["payflow-dlq-detail"]
+    assert detail == b"not json: a\\x00b\\x00"
+    assert b"\x00" not in detail
+
+
+def test_nul_bytes_in_original_headers_and_value_are_kept_as_they_were() -> None:
+    # Kafka headers and values are bytes: only the detail, which is text, is rewritten.
+    message = replace(DL, value=b"not json\x00", headers=(("trace\x00id", b"a\x00b"),)).message()
+    assert message.value == b"not json\x00"
+    assert message.headers[0] == ("trace\x00id", b"a\x00b")
+
+
+def test_oversized_original_headers_are_cut_and_say_so() -> None:
+    headers = tuple((f"h{i}", b"h" * 10_000) for i in range(20))  # 200 kB
+    message = replace(DL, headers=headers).message()
+    originals = [h for h in message.headers if not h[0].startswith(HEADER_PREFIX)]
+    assert 0 < len(originals) < len(headers)
+    assert originals == list(headers[: len(originals)])  # the first ones, in order
+    assert sum(len(k) + len(v or b"") for k, v in originals) <= MAX_ORIGINAL_HEADER_BYTES
+    assert _dlq_headers(message.headers)[HEADER_PREFIX + "headers-truncated"] == b"20"
+    assert _dlq_headers(message.headers)["payflow-dlq-reason"] == b"invalid_event"
+
+
+def test_one_huge_original_header_is_dropped_whole() -> None:
+    message = replace(DL, headers=(("blob", b"b" * 500_000),)).message()
+    assert [k for k, _ in message.headers if not k.startswith(HEADER_PREFIX)] == []
+    assert _dlq_headers(message.headers)[HEADER_PREFIX + "headers-truncated"] == b"1"
+    assert message.value == DL.value
+    assert _total_size(message) < MAX_DLQ_MESSAGE_BYTES
+
+
+def test_an_undecodable_record_is_counted_by_its_reason() -> None:
+    record: ConsumerRecord[bytes, bytes] = ConsumerRecord(
+        topic="payflow.orders.submitted",
+        partition=0,
+        offset=7,
+        timestamp=0,
+        timestamp_type=0,
+        key=b"o-1",
+        value=b"not json\x00",
+        checksum=None,
+        serialized_key_size=3,
+        serialized_value_size=9,
+        headers=(),
+    )
+    labels = {"stage": "dead_letter_unit", "reason": "not_json"}
+    before = REGISTRY.get_sample_value("payflow_dead_lettered_total", labels) or 0.0
+    dl = park.logged(
+        park.from_record("dead_letter_unit", record, ContractError("not_json", "bad bytes"), 1)
+    )
+    assert (dl.reason_code, dl.value, dl.event_id) == ("not_json", b"not json\x00", None)
+    assert REGISTRY.get_sample_value("payflow_dead_lettered_total", labels) == before + 1
