@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaTimeoutError
 
 from infra.services import process as p
 from infra.settings import PROJECT_ROOT, Settings
@@ -226,10 +227,25 @@ def down(s: Settings) -> str:
     return "kafka: not running"
 
 
-async def ensure_topics(bootstrap: str, topics: dict[str, int]) -> list[str]:
-    """Create the missing topics (replication 1) and return their names; existing ones are kept."""
+async def ensure_topics(
+    bootstrap: str, topics: dict[str, int], *, connect_timeout_s: float = 10.0
+) -> list[str]:
+    """Create the missing topics (replication 1) and return their names; existing ones are kept.
+
+    A broker that does not answer within connect_timeout_s raises KafkaTimeoutError (a port
+    that accepts connections and never replies would otherwise hang for a long while).
+    """
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
+    try:
+        await asyncio.wait_for(admin.start(), connect_timeout_s)
+    except TimeoutError as exc:
+        await admin.close()
+        raise KafkaTimeoutError(
+            f"Kafka at {bootstrap}: no answer within {connect_timeout_s:g} s"
+        ) from exc
+    except BaseException:
+        await admin.close()
+        raise
     try:
         existing = set(await admin.list_topics())
         missing = [

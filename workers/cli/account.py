@@ -1,39 +1,42 @@
 """`payflow account statement <account>`: entries with their running balance."""
 
-import argparse
 import json
 from dataclasses import asdict
 from datetime import datetime
 
-import asyncpg
-
 from contracts.money import Money
 from infra.settings import Settings
-from workers.ledger.statements import UnknownAccount, statement
+from workers.cli.failures import CliError
+from workers.ledger.statements import Statement, UnknownAccount, statement
+from workers.runtime.db import connect
 
 
-def _when(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        raise SystemExit(f"give a time zone in {text!r}, e.g. 2026-11-25T00:00:00+00:00")
-    return moment
-
-
-async def main_account(args: argparse.Namespace, settings: Settings) -> int:
-    conn = await asyncpg.connect(settings.dsn)
+async def print_statement(
+    settings: Settings,
+    account: str,
+    since: datetime | None,
+    until: datetime | None,
+    *,
+    as_json: bool,
+) -> int:
+    conn = await connect(settings)
     try:
-        st = await statement(conn, args.account, _when(args.since), _when(args.until))
+        st = await statement(conn, account, since, until)
     except UnknownAccount as exc:
-        print(exc)
-        return 1
+        raise CliError(
+            f"{exc}; account ids read <owner kind>:<owner>:<purpose>:<currency>, "
+            "e.g. buyer:buyer-001:wallet:EUR"
+        ) from exc
     finally:
         await conn.close()
-    if args.json:
+    if as_json:
         print(json.dumps(asdict(st) | {"consistent": st.consistent}, default=str, indent=2))
-        return 0 if st.consistent else 1
+    else:
+        _print_lines(st)
+    return 0 if st.consistent else 1
 
+
+def _print_lines(st: Statement) -> None:
     def fmt(amount: int) -> str:
         sign = "-" if amount < 0 else ""
         return sign + str(Money(amount=abs(amount), currency=st.currency))
@@ -49,4 +52,3 @@ async def main_account(args: argparse.Namespace, settings: Settings) -> int:
         f"closing {fmt(st.closing)}; stored balance {fmt(st.stored_total)}, rebuilt from "
         f"entries {fmt(st.rebuilt_total)}: {'consistent' if st.consistent else 'MISMATCH'}"
     )
-    return 0 if st.consistent else 1

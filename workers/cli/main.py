@@ -1,103 +1,115 @@
-"""`payflow`: services, migrations, workers, dead letters, audit and the demo."""
+"""`payflow`: services, migrations, workers, dead letters, audit and the demo.
 
-import argparse
-import asyncio
+`main(argv)` runs one command and returns its exit code. It is the one place failures are
+reported: one line on stderr (see workers/cli/errors.py), never a traceback unless asked.
+"""
+
+import logging
+import signal
 import sys
+import threading
+import traceback
+from collections.abc import Sequence
+from types import FrameType
 
-from infra.settings import get_settings
-from workers.app import STAGE_NAMES
-from workers.runtime.logs import configure_logging
+import click
 
+from infra.settings import Settings, get_settings
+from workers.cli.commands import account, audit, demo, migrate, run, services
+from workers.cli.dlq_commands import dlq
+from workers.cli.failures import CliError, Interrupted
+from workers.cli.params import CONTEXT_SETTINGS
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="payflow", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
-
-    s = sub.add_parser("services", help="start, stop or show the local Kafka, Postgres, Redis")
-    s.add_argument("action", choices=["up", "down", "status"])
-
-    sub.add_parser("migrate", help="apply database migrations and create Kafka topics")
-
-    r = sub.add_parser("run", help="run one stage, all of them, or the gateway simulator")
-    r.add_argument(
-        "what",
-        choices=[
-            *STAGE_NAMES,
-            *(n.replace("_", "-") for n in STAGE_NAMES),
-            "all",
-            "gateway-simulator",
-        ],
-    )
-
-    d = sub.add_parser("dlq", help="inspect and replay dead letters")
-    dsub = d.add_subparsers(dest="dlq_command", required=True)
-    ls = dsub.add_parser("list", help="list dead letters with their reasons")
-    ls.add_argument("--all", action="store_true", help="include replayed ones")
-    ls.add_argument("--stage")
-    ls.add_argument("--reason")
-    ls.add_argument("--json", action="store_true")
-    show = dsub.add_parser("show", help="one dead letter, with its message and headers")
-    show.add_argument("id", type=int)
-    rp = dsub.add_parser("replay", help="publish dead letters back to their source topic")
-    rp.add_argument("ids", type=int, nargs="*")
-    rp.add_argument("--all", action="store_true", help="every dead letter not yet replayed")
-    rp.add_argument("--stage")
-    rp.add_argument("--reason")
-    rp.add_argument("--force", action="store_true", help="replay again one already replayed")
-
-    acc = sub.add_parser("account", help="account statements")
-    accsub = acc.add_subparsers(dest="account_command", required=True)
-    st = accsub.add_parser("statement", help="entries with running balance over a period")
-    st.add_argument("account", help="account id, e.g. buyer:buyer-001:wallet:EUR")
-    st.add_argument("--since", help="ISO 8601 time with zone (inclusive)")
-    st.add_argument("--until", help="ISO 8601 time with zone (exclusive)")
-    st.add_argument("--json", action="store_true")
-
-    a = sub.add_parser("audit", help="check the money invariants")
-    a.add_argument("--json", action="store_true")
-
-    demo = sub.add_parser("demo", help="set everything up and push orders through the pipeline")
-    demo.add_argument("--orders", type=int, default=300)
-    demo.add_argument("--json", action="store_true", help="print one JSON summary at the end")
-    demo.add_argument("--timeout", type=float, default=300.0)
-    return p
+_debug = {"on": False}  # set by --debug for the command being run
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    settings = get_settings()
-    configure_logging(settings.log_level if args.command == "run" else "WARNING")
-    if args.command == "services":
-        from infra.services.manager import main_services
+@click.group(context_settings=CONTEXT_SETTINGS)
+@click.option("--debug", is_flag=True, help="Show the traceback of a failure.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """payflow: a message-driven payment engine (Kafka stages over PostgreSQL)."""
+    from workers.runtime.logs import configure_logging
 
-        return main_services(args.action)
-    if args.command == "migrate":
-        from workers.cli.setup import migrate_all
-
-        return asyncio.run(migrate_all(settings))
-    if args.command == "run":
-        from workers.cli.run import run
-
-        return asyncio.run(run(args.what.replace("-", "_"), settings))
-    if args.command == "dlq":
-        from workers.cli.dlq import main_dlq
-
-        return asyncio.run(main_dlq(args, settings))
-    if args.command == "account":
-        from workers.cli.account import main_account
-
-        return asyncio.run(main_account(args, settings))
-    if args.command == "audit":
-        from workers.ops.audit import main_audit
-
-        return asyncio.run(main_audit(settings, as_json=args.json))
-    if args.command == "demo":
-        from workers.ops.demo import main_demo
-
-        return asyncio.run(
-            main_demo(settings, args.orders, as_json=args.json, timeout_s=args.timeout)
+    settings = _settings()
+    level = settings.log_level.upper() if settings is not None else "INFO"
+    if level not in logging.getLevelNamesMapping():
+        raise CliError(
+            f"invalid configuration: PAYFLOW_LOG_LEVEL: unknown level {level!r}; "
+            "use DEBUG, INFO, WARNING or ERROR"
         )
-    return 2
+    _debug["on"] = debug or level == "DEBUG"
+    if ctx.invoked_subcommand == "run":
+        collapse_s = settings.log_collapse_s if settings is not None else 10.0
+        configure_logging("DEBUG" if debug else level, collapse_s)
+        return
+    # Other commands print what they do; logs only for warnings (or everything with --debug).
+    configure_logging("DEBUG" if debug else "WARNING")
+    if not _debug["on"]:
+        # aiokafka logs every refused connection; the command reports it once, in one line.
+        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+
+
+for command in (services, migrate, run, dlq, audit, account, demo):
+    cli.add_command(command)
+
+
+def _settings() -> Settings | None:
+    try:
+        return get_settings()
+    except Exception:  # invalid configuration is reported by the command itself
+        return None
+
+
+def _usage_error(exc: click.ClickException) -> int:
+    if isinstance(exc, click.exceptions.NoArgsIsHelpError):
+        exc.show()  # `payflow dlq` alone: the help, as Click prints it
+        return exc.exit_code
+    ctx = exc.ctx if isinstance(exc, click.UsageError) else None
+    hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+    click.echo(f"error: {exc.format_message()}{hint}", err=True)
+    return exc.exit_code
+
+
+def _stop(signum: int, _: FrameType | None) -> None:
+    raise Interrupted(signum)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    _debug["on"] = False
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGTERM) if in_main_thread else None
+    if previous is signal.SIG_DFL:
+        # SIGTERM before a command's event loop runs (or in a command without one) ends it
+        # like Ctrl-C does: one line, exit 143. Async commands replace this (workers/cli/aio.py).
+        signal.signal(signal.SIGTERM, _stop)
+    try:
+        return _run(argv)
+    finally:
+        if previous is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    try:
+        result = cli.main(
+            args=list(argv) if argv is not None else None,
+            prog_name="payflow",
+            standalone_mode=False,
+        )
+    except click.ClickException as exc:
+        return _usage_error(exc)
+    except click.Abort:  # Click's form of Ctrl-C while it parses
+        click.echo("error: interrupted by SIGINT", err=True)
+        return 130
+    except (Exception, KeyboardInterrupt) as exc:
+        from workers.cli.errors import describe  # the drivers' exception types: only now
+
+        failure = describe(exc, _settings())
+        if _debug["on"]:
+            traceback.print_exception(exc)
+        click.echo(f"error: {failure.line}", err=True)
+        return failure.exit_code
+    return result if isinstance(result, int) else 0
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 
 from infra.settings import Settings
+from workers.runtime.db import connect
 
 
 @dataclass(frozen=True)
@@ -220,7 +221,7 @@ def _plain(value: Any) -> Any:
 
 
 async def main_audit(settings: Settings, *, as_json: bool) -> int:
-    conn = await asyncpg.connect(settings.dsn)
+    conn = await connect(settings)
     try:
         report = await run_audit(conn)
     finally:

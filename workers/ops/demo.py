@@ -12,7 +12,6 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
@@ -21,15 +20,17 @@ from contracts.codec import encode
 from contracts.topics import ORDERS_SUBMITTED
 from infra.services import manager
 from infra.settings import Settings
+from workers.cli.aio import in_daemon_thread
+from workers.cli.connect import start_producer
 from workers.cli.setup import migrate_all
 from workers.ops import demo_orders, progress, seed
 from workers.ops.audit import run_audit
 from workers.ops.processes import Children, ensure_pipeline
-from workers.runtime.kafka import make_producer
+from workers.runtime.db import connect
 
 
 async def prepare(settings: Settings, run_id: str, orders: int) -> None:
-    conn = await asyncpg.connect(settings.dsn)
+    conn = await connect(settings)
     try:
         async with conn.transaction():
             await seed.seed_catalogue(conn)
@@ -52,8 +53,7 @@ async def prepare(settings: Settings, run_id: str, orders: int) -> None:
 async def publish_orders(settings: Settings, run_id: str, orders: int) -> int:
     """Publish the run's orders; every 20th is sent twice (redelivery must be harmless)."""
     rng = random.Random(run_id)
-    producer = make_producer(settings, "payflow-demo")
-    await producer.start()
+    producer = await start_producer(settings, "payflow-demo")
     sent = 0
     try:
         futures = []
@@ -81,7 +81,7 @@ async def watch(
     timeout_s: float,
     console: Console | None,
 ) -> dict[str, int]:
-    conn = await asyncpg.connect(settings.dsn)
+    conn = await connect(settings)
     deadline = time.monotonic() + timeout_s
     try:
         bars = Progress(
@@ -143,40 +143,41 @@ def summary_table(result: dict[str, Any]) -> Table:
     return table
 
 
-async def main_demo(settings: Settings, orders: int, *, as_json: bool, timeout_s: float) -> int:
-    console = None if as_json else Console()
+async def run_demo(
+    settings: Settings,
+    orders: int,
+    timeout_s: float,
+    children: Children,
+    console: Console | None,
+) -> dict[str, Any]:
+    """Everything from services to the audit; the caller stops `children` afterwards."""
 
     def say(text: str) -> None:
         if console is not None:
             console.print(text)
 
     say("[bold]payflow demo[/]: starting services")
-    for st in await asyncio.to_thread(manager.up, settings):
-        say(f"  {st}")
-    await migrate_all(settings, quiet=as_json)
+    statuses = await in_daemon_thread(lambda: manager.up(settings))
+    if console is not None:
+        console.print(manager.status_table(statuses))
+    await migrate_all(settings, quiet=console is None)
     run_id = f"demo{datetime.now(UTC):%m%d%H%M%S}{secrets.token_hex(2)}"
     await prepare(settings, run_id, orders)
-    children = Children(settings.state_dir / "logs")
     started = await ensure_pipeline(settings, children)
     say(f"workers: {'started ' + ', '.join(started) if started else 'already running'}")
     since = datetime.now(UTC)
     t0 = time.monotonic()
+    sent = await publish_orders(settings, run_id, orders)
+    say(f"published {sent} messages for {orders} orders (run {run_id})")
+    counts = await watch(settings, run_id, orders, since, timeout_s, console)
+    elapsed = time.monotonic() - t0
+    conn = await connect(settings)
     try:
-        sent = await publish_orders(settings, run_id, orders)
-        say(f"published {sent} messages for {orders} orders (run {run_id})")
-        counts = await watch(settings, run_id, orders, since, timeout_s, console)
-        elapsed = time.monotonic() - t0
-        conn = await asyncpg.connect(settings.dsn)
-        try:
-            audit = await run_audit(conn)
-            dead = await conn.fetchval(
-                "SELECT count(*) FROM dead_letters WHERE failed_at >= $1", since
-            )
-        finally:
-            await conn.close()
+        audit = await run_audit(conn)
+        dead = await conn.fetchval("SELECT count(*) FROM dead_letters WHERE failed_at >= $1", since)
     finally:
-        await children.stop()
-    result: dict[str, Any] = {
+        await conn.close()
+    return {
         "run_id": run_id,
         "orders": orders,
         **counts,
@@ -186,17 +187,30 @@ async def main_demo(settings: Settings, orders: int, *, as_json: bool, timeout_s
         "orders_per_s": round(orders / elapsed, 1) if elapsed else 0.0,
         "audit": audit,
     }
+
+
+async def main_demo(settings: Settings, orders: int, *, as_json: bool, timeout_s: float) -> int:
+    console = None if as_json else Console()
+    children = Children(settings.state_dir / "logs")
+    try:
+        result = await run_demo(settings, orders, timeout_s, children, console)
+    except asyncio.CancelledError:  # SIGINT or SIGTERM (workers/cli/aio.py): stop quickly
+        await children.stop(timeout_s=10.0)
+        raise
+    finally:
+        await children.stop()  # no-op after the line above
+    counts = {k: result[k] for k in (*progress.FINAL, "in_flight")}
+    audit = result["audit"]
     ok = counts["in_flight"] == 0 and _missing(counts, orders) == 0 and audit["ok"]
-    if as_json:
+    if console is None:
         print(json.dumps(result))
-    else:
-        assert console is not None
-        console.print(summary_table(result))
-        for v in audit["violations"][:20]:
-            console.print(f"[red]audit[/] {v['check']}: {v['row']}")
-        console.print(
-            "[green]every order reached a final state; audit clean[/]"
-            if ok
-            else "[red]demo incomplete or audit failed[/]"
-        )
+        return 0 if ok else 1
+    console.print(summary_table(result))
+    for v in audit["violations"][:20]:
+        console.print(f"[red]audit[/] {v['check']}: {v['row']}")
+    console.print(
+        "[green]every order reached a final state; audit clean[/]"
+        if ok
+        else "[red]demo incomplete or audit failed[/]"
+    )
     return 0 if ok else 1

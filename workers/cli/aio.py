@@ -1,0 +1,81 @@
+"""Running a command's coroutine so that SIGINT and SIGTERM stop it cleanly.
+
+A signal cancels the command's task: its finally blocks run (the demo stops its workers,
+connections close), then Interrupted reports the signal (exit 130 or 143). A second signal
+does not cut that clean-up short. `payflow run` installs its own handlers (a graceful stop
+that lets the batch in flight commit), which take precedence over these.
+
+`in_daemon_thread` runs blocking work (starting the local services) without making a
+signal wait for it.
+"""
+
+import asyncio
+import signal
+import threading
+from collections.abc import Callable, Coroutine
+from functools import partial
+from typing import Any, TypeVar
+
+from workers.cli.failures import Interrupted
+
+T = TypeVar("T")
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+async def _guarded(work: Coroutine[Any, Any, T]) -> T:
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    received: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        if not received:
+            received.append(signum)
+            task.cancel()
+
+    # A signal ignored by whoever started us (nohup, a background job) stays ignored.
+    handled = [sig for sig in SIGNALS if signal.getsignal(sig) is not signal.SIG_IGN]
+    for sig in handled:
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        return await work
+    except asyncio.CancelledError:
+        if received:
+            raise Interrupted(received[0]) from None
+        raise
+    finally:
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+
+
+def run_async(work: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(_guarded(work))
+
+
+async def in_daemon_thread(fn: Callable[[], T]) -> T:
+    """Run blocking fn off the event loop. Unlike asyncio.to_thread, a signal does not wait
+    for it to finish: the thread dies with the process (the demo's services start detached,
+    and their pid files let the next `payflow services up` reuse them)."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[T] = loop.create_future()
+
+    def deliver(settle: Callable[[], None]) -> None:
+        def apply() -> None:
+            if not done.done():  # the awaiting task may have been cancelled meanwhile
+                settle()
+
+        try:
+            loop.call_soon_threadsafe(apply)
+        except RuntimeError:
+            pass  # the loop is closed: nobody waits any more
+
+    def work() -> None:
+        try:
+            result = fn()
+        except BaseException as exc:
+            deliver(partial(done.set_exception, exc))
+        else:
+            deliver(partial(done.set_result, result))
+
+    threading.Thread(target=work, name="payflow-blocking", daemon=True).start()
+    return await done
