@@ -131,7 +131,9 @@ async def test_a_stage_whose_batches_keep_failing_is_unhealthy_and_counted(
 ) -> None:
     await seed_catalogue(pool)
     order_id = f"failing-{uuid.uuid4().hex[:8]}"
-    await publish(producer, order_submitted(order_id, "buyer-failing", {"sku-tee": 1}))
+    await publish(
+        producer, order_submitted(order_id, "buyer-failing", {"sku-tee": 1}, "wallet_only")
+    )
     # One record per batch: nothing in it can succeed, so it is kept at once (no bisection).
     quick = services.model_copy(
         update={"retry_budget_s": 2.0, "batch_max_records": 1, "health_probe_interval_s": 0.5}
@@ -191,7 +193,9 @@ async def test_lag_is_measured_from_the_broker_while_no_batch_succeeds(
     first = [f"lagging-{run}-a{i}" for i in range(3)]
     later = [f"lagging-{run}-b{i}" for i in range(2)]
     for order_id in first:
-        await publish(producer, order_submitted(order_id, "buyer-lag", {"sku-tee": 1}))
+        await publish(
+            producer, order_submitted(order_id, "buyer-lag", {"sku-tee": 1}, "wallet_only")
+        )
     quick = services.model_copy(
         update={"retry_budget_s": 1.0, "batch_max_records": 1, "health_probe_interval_s": 0.2}
     )
@@ -208,7 +212,9 @@ async def test_lag_is_measured_from_the_broker_while_no_batch_succeeds(
 
         # More events while it keeps failing: the probe sees them, no batch has to succeed.
         for order_id in later:
-            await publish(producer, order_submitted(order_id, "buyer-lag", {"sku-tee": 1}))
+            await publish(
+                producer, order_submitted(order_id, "buyer-lag", {"sku-tee": 1}, "wallet_only")
+            )
         await eventually(lambda: lag_at_least(5), 60, "lag refreshed with the new events")
         assert health.last_success_at is None
         assert await _metric(port, "payflow_consumer_lag", stage=stage.name) >= 5

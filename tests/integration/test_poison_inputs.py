@@ -20,7 +20,6 @@ from tests.support.pipeline import eventually, order_state, order_submitted, pub
 from workers.order_build.step import OrderBuild
 from workers.runtime.consumer import StageRunner
 from workers.runtime.dead_letters import TRUNCATED_HEADER
-from workers.runtime.errors import TransientError
 from workers.runtime.health import Health
 from workers.runtime.stage import Stage
 
@@ -119,7 +118,9 @@ async def test_inputs_that_stalled_the_stage_are_dead_lettered_and_the_next_orde
         cwd=PROJECT_ROOT,
     )
     assert await writer.wait() == 0
-    good = order_submitted(f"after-poison-{uuid.uuid4().hex[:8]}", "buyer-poison", {"sku-tee": 1})
+    good = order_submitted(
+        f"after-poison-{uuid.uuid4().hex[:8]}", "buyer-poison", {"sku-tee": 1}, "wallet_only"
+    )
     await producer.send_and_wait(TOPIC, good.model_dump_json().encode(), key=key)
 
     await _run_until_built(OrderBuild(), services, pool, producer, good.correlation_id)
@@ -166,22 +167,10 @@ class FailsAtCommit(OrderBuild):
             raise ValueError("coalesced write refused")
 
 
-class NeverReachable(OrderBuild):
-    """One order's event always fails with an error that looks transient."""
-
-    async def handle(
-        self, event: Envelope, tx: asyncpg.Connection, prepared: Any
-    ) -> Sequence[Envelope]:
-        if event.correlation_id.startswith("sticky-"):
-            raise TransientError("a lock that is never released")
-        return await super().handle(event, tx, prepared)
-
-
 @pytest.mark.parametrize(
     ("stage", "prefix", "reason"),
     [
         (FailsAtCommit, "boom-", "unhandled_error"),
-        (NeverReachable, "sticky-", "retry_budget_exhausted"),
     ],
 )
 async def test_a_batch_that_keeps_failing_is_bisected_to_the_event_that_causes_it(
@@ -198,7 +187,9 @@ async def test_a_batch_that_keeps_failing_is_bisected_to_the_event_that_causes_i
     bad = f"{prefix}{run}"
     after = [f"good-{run}-b{i}" for i in range(4)]
     for order_id in [*before, bad, *after]:
-        await publish(producer, order_submitted(order_id, "buyer-bisect", {"sku-tee": 1}))
+        await publish(
+            producer, order_submitted(order_id, "buyer-bisect", {"sku-tee": 1}, "wallet_only")
+        )
 
     quick = services.model_copy(update={"retry_budget_s": 2.0})
     await _run_until_built(stage(), quick, pool, producer, after[-1])

@@ -137,7 +137,9 @@ async def _drive(run: Run, case: Case) -> None:
         )
         _after_unreadable(sent, md.offset)
         sent.append(Sent(md.offset, m.key, value, m.headers, _refusal(value), repr(m)))
-    good = order_submitted(f"prop-{uuid.uuid4().hex[:12]}", "buyer-prop", {"sku-tee": 1})
+    good = order_submitted(
+        f"prop-{uuid.uuid4().hex[:12]}", "buyer-prop", {"sku-tee": 1}, "wallet_only"
+    )
     good_md = await run.producer.send_and_wait(
         TOPIC, encode(good), key=good.correlation_id.encode(), partition=case.partition
     )

@@ -22,7 +22,9 @@ RAW = "__raw_json_token__"  # where a token json.dumps cannot write is spliced i
 
 
 def _template() -> dict[str, Any]:
-    doc = order_submitted(PH_ORDER, "buyer-prop", {"sku-cap": 1}).model_dump(mode="json")
+    doc = order_submitted(PH_ORDER, "buyer-prop", {"sku-cap": 1}, "wallet_only").model_dump(
+        mode="json"
+    )
     doc.update(event_id=PH_EVENT, occurred_at="2024-05-01T12:00:00Z")
     return doc
 

@@ -112,7 +112,6 @@ class StageRunner:
                     lambda rec, err: park.park(
                         self.pool, self.producer, park.from_record(self.stage.name, rec, err, 1)
                     ),
-                    self._reachable,
                 )
             except Outage as outage:
                 self._keep_for_later(consumer, records, outage)
@@ -145,22 +144,6 @@ class StageRunner:
         self.health.failing(error)
         for tp, first in _first_offsets(records).items():
             consumer.seek(tp, first)
-
-    async def _reachable(self) -> bool:
-        """Do Postgres and Kafka answer now? (Redis is never needed for correctness.)"""
-        pg = await probes.probe(
-            self.health.dependencies,
-            "postgres",
-            lambda: self.pool.fetchval("SELECT 1"),
-            self.settings.connect_timeout_s,
-        )
-        kafka = await probes.probe(
-            self.health.dependencies,
-            "kafka",
-            self.producer.client.fetch_all_metadata,
-            self.settings.connect_timeout_s,
-        )
-        return pg and kafka
 
     def _unreadable(self, consumer: AIOKafkaConsumer) -> fetch.OnUnreadable:
         async def on_unreadable(tp: TopicPartition, offset: int, exc: BaseException) -> None:

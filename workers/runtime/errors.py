@@ -101,8 +101,6 @@ def dead_letter_reason(exc: BaseException) -> tuple[str, str]:
             return code, f"{type(exc).__name__}: {exc}"
     if isinstance(exc, kafka.KafkaError):
         return "kafka_error", f"{type(exc).__name__}: {exc}"
-    if is_transient(exc):  # kept failing alone while everything else went through
-        return "retry_budget_exhausted", f"{type(exc).__name__}: {exc}"
     # A bug or an unexpected state: park the message where an operator sees it rather
     # than blocking its partition; it can be replayed once the cause is fixed.
     return "unhandled_error", f"{type(exc).__name__}: {exc}"

@@ -2,15 +2,16 @@
 
 Each event already runs in its own savepoint, so a bad event normally costs only itself.
 What escapes that is batch-wide: a coalesced write in `before_commit`, storing a dead
-letter, publishing an output the broker refuses, an error mislabelled transient that
-never clears. Rather than retry such a batch forever, it is split in halves, each half
+letter, publishing an output the broker refuses. Rather than retry such a batch forever,
+it is split in halves, each half
 tried on its own, recursing into the half that fails, until the one message that causes it
 is alone: that one is dead-lettered, the rest commit. Halves run in order, so a partition's
 events keep their order.
 
-An outage is not a poison message: when a dependency does not answer, or when nothing in
-the batch can be processed at all and the error looks transient, `Outage` is raised and the
-caller keeps the batch for later instead of dead-lettering good messages.
+An outage is not a poison message: a transient error (a dependency down or busy: Postgres,
+Kafka, the payment gateway) that outlived the retry budget, whole batch or half, raises
+`Outage`, and the caller keeps the batch for later and reports itself failing instead of
+dead-lettering good messages.
 """
 
 from collections.abc import Awaitable, Callable
@@ -20,7 +21,6 @@ from workers.runtime.kafka import Record
 
 Attempt = Callable[[list[Record]], Awaitable[object]]
 DeadLetterOne = Callable[[Record, BaseException], Awaitable[None]]
-Reachable = Callable[[], Awaitable[bool]]
 
 
 class Outage(Exception):
@@ -36,16 +36,9 @@ async def isolate(
     error: BaseException,
     attempt: Attempt,
     dead_letter_one: DeadLetterOne,
-    reachable: Reachable,
 ) -> int:
     """Process `records`, which failed as a whole with `error`, dead-lettering only the
     messages that fail alone. Returns how many were dead-lettered; raises Outage."""
-    if is_transient(error) and not await reachable():
-        raise Outage(error)
-    succeeded = False
-    # A message failing alone with a transient-looking error is only condemned once some
-    # other message went through: if none can, the fault is not in the messages.
-    suspects: list[tuple[Record, BaseException]] = []
     dead = 0
 
     async def condemn(record: Record, exc: BaseException) -> None:
@@ -58,27 +51,19 @@ async def isolate(
             raise
 
     async def run(part: list[Record], exc: BaseException) -> None:
-        nonlocal succeeded, dead
+        nonlocal dead
+        if is_transient(exc):
+            raise Outage(exc)
         if len(part) == 1:
-            if is_transient(exc):
-                suspects.append((part[0], exc))
-            else:
-                await condemn(part[0], exc)
-                dead += 1
+            await condemn(part[0], exc)
+            dead += 1
             return
         middle = len(part) // 2
         for half in (part[:middle], part[middle:]):
             try:
                 await attempt(half)
-                succeeded = True
             except Exception as half_error:
                 await run(half, half_error)
 
     await run(records, error)
-    if suspects:
-        if not succeeded or not await reachable():
-            raise Outage(suspects[0][1])
-        for record, exc in suspects:
-            await condemn(record, exc)
-            dead += 1
     return dead

@@ -68,13 +68,14 @@ async def consumer_lag(consumer: AIOKafkaConsumer, committed: dict[TopicPartitio
     if not assigned:
         return 0
     ends = await consumer.end_offsets(assigned)
-    lag = 0
+    done: dict[TopicPartition, int] = {}
     for tp in assigned:
-        done = committed.get(tp)
-        if done is None:
-            done = await consumer.committed(tp)
-        if done is None:  # nothing committed yet: everything from the start is lag
-            first = await consumer.beginning_offsets([tp])
-            done = first[tp]
-        lag += max(0, ends[tp] - done)
-    return lag
+        offset = committed.get(tp)
+        if offset is None:
+            offset = await consumer.committed(tp)
+        if offset is not None:
+            done[tp] = offset
+    never = [tp for tp in assigned if tp not in done]
+    if never:  # nothing committed yet: everything from the start is lag (one request)
+        done.update(await consumer.beginning_offsets(never))
+    return sum(max(0, ends[tp] - done[tp]) for tp in assigned)

@@ -1,8 +1,6 @@
 """Bisection of a batch that fails as a whole: the message that causes it is dead-lettered
 alone, every other message goes through in order, and an outage dead-letters nothing."""
 
-from collections.abc import Iterable
-
 import pytest
 from aiokafka.structs import ConsumerRecord
 
@@ -39,7 +37,7 @@ def _at(rec: Record) -> tuple[int, int]:
 
 
 class Fakes:
-    """attempt / dead_letter_one / reachable over fake records.
+    """attempt / dead_letter_one over fake records.
 
     An attempt fails when its part holds a poison record (with that record's error) or
     when `everything_fails` is set; otherwise every record of the part counts as processed,
@@ -48,16 +46,13 @@ class Fakes:
     def __init__(
         self,
         poison: dict[tuple[int, int], BaseException] | None = None,
-        reachable: Iterable[bool] = (True,),
         everything_fails: BaseException | None = None,
     ) -> None:
         self.poison = poison or {}
         self.everything_fails = everything_fails
-        self._reachable = list(reachable)
         self.attempts: list[list[tuple[int, int]]] = []
         self.processed: list[tuple[int, int]] = []
         self.dead: list[tuple[tuple[int, int], BaseException]] = []
-        self.reachable_calls = 0
 
     async def attempt(self, part: list[Record]) -> object:
         self.attempts.append([_at(r) for r in part])
@@ -72,13 +67,8 @@ class Fakes:
     async def dead_letter_one(self, rec: Record, exc: BaseException) -> None:
         self.dead.append((_at(rec), exc))
 
-    async def reachable(self) -> bool:
-        self.reachable_calls += 1
-        # The last answer repeats: [True] is "always reachable".
-        return self._reachable[min(self.reachable_calls - 1, len(self._reachable) - 1)]
-
     async def isolate(self, records: list[Record], error: BaseException) -> int:
-        return await isolate(records, error, self.attempt, self.dead_letter_one, self.reachable)
+        return await isolate(records, error, self.attempt, self.dead_letter_one)
 
 
 def _others(records: list[Record], *excluded: tuple[int, int]) -> list[tuple[int, int]]:
@@ -140,38 +130,25 @@ async def test_two_adjacent_poison_records_are_both_dead_lettered() -> None:
     assert fakes.processed == _others(records, first, second)
 
 
-async def test_transient_error_with_a_dependency_down_is_an_outage_and_nothing_is_dead_lettered() -> (
-    None
-):
+async def test_a_transient_error_is_an_outage_the_batch_is_kept_and_not_even_split() -> None:
+    # Past its retry budget a transient error is an outage (Postgres, Kafka or the gateway
+    # down), not a poison message: nothing is dead-lettered, the batch is read again.
     records = _batch(0, per_partition=4)
     error = ConnectionRefusedError("postgres refused")
-    fakes = Fakes(reachable=[False], everything_fails=error)
+    fakes = Fakes(everything_fails=error)
 
     with pytest.raises(Outage) as raised:
         await fakes.isolate(records, error)
 
     assert raised.value.cause is error
     assert fakes.dead == []
-    assert fakes.attempts == []  # not even tried: the batch is kept for later
+    assert fakes.attempts == []
     assert fakes.processed == []
 
 
-async def test_transient_error_where_nothing_ever_succeeds_is_an_outage() -> None:
-    records = _batch(0, 1, per_partition=3)
-    error = TransientError("a lock that is never released")
-    fakes = Fakes(everything_fails=error)
-
-    with pytest.raises(Outage) as raised:
-        await fakes.isolate(records, error)
-
-    assert isinstance(raised.value.cause, TransientError)
-    assert fakes.dead == []
-    assert fakes.processed == []
-
-
-async def test_transient_error_on_a_single_record_batch_is_an_outage() -> None:
+async def test_a_transient_error_on_a_single_record_batch_is_an_outage() -> None:
     records = _batch(0, per_partition=1)
-    error = TransientError("busy")
+    error = TransientError("gateway unreachable, outcome unknown")
     fakes = Fakes(poison={(0, 100): error})
 
     with pytest.raises(Outage):
@@ -179,31 +156,14 @@ async def test_transient_error_on_a_single_record_batch_is_an_outage() -> None:
     assert fakes.dead == []
 
 
-async def test_transient_error_on_one_record_while_the_others_succeed_dead_letters_that_one() -> (
-    None
-):
+async def test_a_transient_error_while_bisecting_stops_the_bisection_as_an_outage() -> None:
+    # The batch failed for a poison record, then a half fails because the gateway went
+    # away: the half is kept, never condemned for the outage.
     records = _batch(0, per_partition=6)
-    sticky = (0, 102)
-    error = TransientError("a lock that is never released")
-    fakes = Fakes(poison={sticky: error})
-
-    dead = await fakes.isolate(records, error)
-
-    assert dead == 1
-    assert fakes.dead == [(sticky, error)]
-    assert fakes.processed == _others(records, sticky)
-
-
-async def test_transient_suspect_is_kept_when_the_dependency_went_away_meanwhile() -> None:
-    # The others went through, but by the end Postgres no longer answers: the failure of
-    # the suspect may be the outage, so it is not dead-lettered.
-    records = _batch(0, per_partition=4)
-    sticky = (0, 101)
-    error = ConnectionResetError("reset")
-    fakes = Fakes(poison={sticky: error}, reachable=[True, False])
+    fakes = Fakes(poison={(0, 101): TransientError("gateway unreachable")})
 
     with pytest.raises(Outage):
-        await fakes.isolate(records, error)
+        await fakes.isolate(records, ValueError("coalesced write refused"))
     assert fakes.dead == []
 
 
@@ -217,7 +177,6 @@ async def test_permanent_error_on_a_single_record_batch_is_dead_lettered() -> No
     assert dead == 1
     assert fakes.dead == [((0, 100), error)]
     assert fakes.attempts == []  # alone already: no attempt needed
-    assert fakes.reachable_calls == 0  # a permanent error says nothing about dependencies
 
 
 async def test_a_batch_that_succeeds_on_bisection_dead_letters_nothing() -> None:
@@ -243,5 +202,5 @@ async def test_dead_lettering_during_an_outage_is_an_outage_not_a_crash() -> Non
         raise down
 
     with pytest.raises(Outage) as raised:
-        await isolate(records, ValueError("boom"), fakes.attempt, park_fails, fakes.reachable)
+        await isolate(records, ValueError("boom"), fakes.attempt, park_fails)
     assert raised.value.cause is down

@@ -114,14 +114,6 @@ def test_other_non_retriable_kafka_errors_are_dead_lettered_as_kafka_errors() ->
         assert dead_letter_reason(exc)[0] == "kafka_error"
 
 
-def test_a_transient_error_that_kept_failing_alone_is_dead_lettered_as_out_of_budget() -> None:
-    # isolate() condemns a transient-looking failure only when every other message went
-    # through: its reason says the retries ran out.
-    reason, detail = dead_letter_reason(TransientError("a lock that is never released"))
-    assert reason == "retry_budget_exhausted"
-    assert detail == "TransientError: a lock that is never released"
-
-
 def test_subclass_of_transient_error_is_transient() -> None:
     class Busy(TransientError):
         pass
