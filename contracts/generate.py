@@ -256,15 +256,17 @@ def example_documents() -> dict[str, JsonDict]:
     callback = _envelope(
         "gateway.callback_received",
         {
-            "provider": "acme-pay",
+            "provider": "direct",
             "raw_body": body,
-            "signature": sign(EXAMPLE_SECRET, body),
+            "key_id": "k1",
+            "timestamp": 1736935260,
+            "signature": sign(EXAMPLE_SECRET, 1736935260, body),
             "received_at": "2025-01-15T10:01:01Z",
         },
         None,
     ) | {
         "event_id": "5c2a8e4f-1b3d-4f6a-9e7c-8d9b0a1c2e3f",
-        "idempotency_key": "acme-pay:cb-9001",
+        "idempotency_key": "direct:cb-9001",
         "occurred_at": "2025-01-15T10:01:01Z",
     }
     decision = {

@@ -3,12 +3,13 @@
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # The development default of PAYFLOW_GATEWAY_SECRET: workers warn loudly when it is in use.
 DEV_GATEWAY_SECRET = "dev-gateway-secret"
+DEV_GATEWAY_API_KEY = "dev-gateway-api-key"
 
 
 class Settings(BaseSettings):
@@ -35,6 +36,38 @@ class Settings(BaseSettings):
     gateway_url: str = "http://127.0.0.1:18080"
     # Shared secret the gateway signs callbacks with (HMAC-SHA256). Never logged.
     gateway_secret: SecretStr = SecretStr(DEV_GATEWAY_SECRET)
+    # The id the gateway sends with callbacks signed by gateway_secret (Payflow-Key-Id).
+    gateway_key_id: str = "k1"
+    # A second key accepted during a rotation: set both, then drop them once the gateway
+    # signs with the new one.
+    gateway_previous_key_id: str | None = None
+    gateway_previous_secret: SecretStr | None = None
+    # Our API key at the gateway (Authorization: Bearer): no anonymous charges or payouts.
+    gateway_api_key: SecretStr = SecretStr(DEV_GATEWAY_API_KEY)
+    # Which adapter serves which payment method: "method=adapter,..." (adapters: direct,
+    # redirect). A method not listed is refused at order build.
+    gateway_routes: str = "card=direct,qr=redirect"
+    # One gateway HTTP call gives up after this long; the outcome is then unknown.
+    gateway_timeout_s: float = 10.0
+    # Calls with the same idempotency key before a payment is recorded as unknown.
+    gateway_attempts: int = 3
+    # The webhook endpoint (payflow run webhook serves it); a gateway posts to <url>/<provider>.
+    webhook_url: str = "http://127.0.0.1:18090/webhooks"
+    # Callbacks signed further than this from now (either way) are refused.
+    callback_tolerance_s: int = 300
+    webhook_max_body_bytes: int = 16_384
+    # An order not paid within this window is cancelled (holds released, gateway voided).
+    payment_window_s: int = 900
+    # A pending payment with no callback this long after its request is asked about.
+    callback_grace_s: float = 60.0
+    # Seconds between status queries for an unresolved payment; after the last one it goes
+    # to manual review (Kill Bill's janitor: minutes, an hour, then daily).
+    sweeper_schedule_s: str = "60,300,3600,86400,86400"
+    # How often the sweeper looks for due work.
+    sweeper_interval_s: float = 5.0
+    # Money the buyer paid that we did not sell for (a success after the order was cancelled,
+    # a second charge): "refund" returns it through the gateway, "review" holds it for a human.
+    late_payment_action: str = "refund"
 
     # Health and metrics: loopback unless told otherwise (docker-compose binds 0.0.0.0).
     metrics_host: str = "127.0.0.1"
@@ -58,11 +91,73 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
+    @field_validator("gateway_routes")
+    @classmethod
+    def _routes_parse(cls, value: str) -> str:
+        parse_routes(value)
+        return value
+
+    @field_validator("sweeper_schedule_s")
+    @classmethod
+    def _schedule_parses(cls, value: str) -> str:
+        parse_schedule(value)
+        return value
+
+    @field_validator("late_payment_action")
+    @classmethod
+    def _known_action(cls, value: str) -> str:
+        if value not in ("refund", "review"):
+            raise ValueError(f"must be refund or review, got {value!r}")
+        return value
+
+    @property
+    def signing_keys(self) -> dict[str, str]:
+        """Key id -> secret for every callback signing key that is active."""
+        keys = {self.gateway_key_id: self.gateway_secret.get_secret_value()}
+        if self.gateway_previous_key_id and self.gateway_previous_secret:
+            keys[self.gateway_previous_key_id] = self.gateway_previous_secret.get_secret_value()
+        return keys
+
+    @property
+    def routes(self) -> dict[str, str]:
+        return parse_routes(self.gateway_routes)
+
+    @property
+    def sweeper_schedule(self) -> list[float]:
+        return parse_schedule(self.sweeper_schedule_s)
+
     @property
     def dsn(self) -> str:
         if self.pg_dsn:
             return self.pg_dsn
         return f"postgresql://{self.pg_user}@{self.pg_host}:{self.pg_port}/{self.pg_database}"
+
+
+ADAPTERS = ("direct", "redirect")
+
+
+def parse_routes(value: str) -> dict[str, str]:
+    """ "card=direct,qr=redirect" -> {"card": "direct", "qr": "redirect"}."""
+    routes: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in value.split(","))):
+        method, sep, adapter = (x.strip() for x in part.partition("="))
+        if not sep or not method or adapter not in ADAPTERS:
+            raise ValueError(f"{part!r} is not method=adapter with adapter one of {ADAPTERS}")
+        routes[method] = adapter
+    if not routes:
+        raise ValueError("names no route")
+    return routes
+
+
+def parse_schedule(value: str) -> list[float]:
+    """ "60,300,3600" -> [60.0, 300.0, 3600.0]: seconds between successive status queries."""
+    try:
+        steps = [float(p) for p in value.split(",") if p.strip()]
+    except ValueError:
+        raise ValueError(f"{value!r} is not a comma-separated list of seconds") from None
+    if not steps or any(s <= 0 for s in steps):
+        raise ValueError(f"{value!r} must list at least one positive number of seconds")
+    return steps
 
 
 @lru_cache(maxsize=1)

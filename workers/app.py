@@ -42,7 +42,7 @@ def build_stage(
         "fund_freeze": FundFreeze,
         "gateway_request": lambda: GatewayRequest(pool, http, settings.gateway_url),
         "callback_handling": lambda: CallbackHandling(
-            redis, settings.gateway_secret.get_secret_value()
+            redis, settings.signing_keys, settings.callback_tolerance_s
         ),
         "settlement": Settlement,
         "wallet": lambda: WalletOperations(pool, http, settings.gateway_url),

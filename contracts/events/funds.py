@@ -18,6 +18,7 @@ class FundsFrozenPayload(StrictModel):
     wallet_part: Money
     gateway_part: Money
     hold_expires_at: AwareDatetime
+    payment_method: Identifier = "card"
     sub_orders: list[SubOrder]
 
 

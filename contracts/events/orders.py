@@ -23,6 +23,10 @@ class OrderSubmittedPayload(StrictModel):
     items: Annotated[list[OrderLine], Field(min_length=1, max_length=100)]
     coupon_codes: Annotated[list[Identifier], Field(max_length=5)] = []
     payment_preference: PaymentPreference = "wallet_first"
+    payment_method: Identifier = Field(
+        default="card",
+        description="How the gateway part is paid; PAYFLOW_GATEWAY_ROUTES maps it to an adapter.",
+    )
 
 
 class OrderSubmitted(Envelope):
@@ -57,6 +61,7 @@ class OrderBuiltPayload(StrictModel):
     order_id: Identifier
     buyer_id: Identifier
     payment_preference: PaymentPreference
+    payment_method: Identifier = "card"
     subtotal: Money
     discount: Money
     total: Money

@@ -5,9 +5,11 @@ from dataclasses import dataclass
 import asyncpg
 
 from contracts.envelope import Envelope
-from contracts.events.gateway import GatewayCallbackBody, GatewayCallbackReceivedPayload
+from contracts.events.gateway import GatewayCallbackReceivedPayload
+from workers.gateway.port import Notice
 
-OPEN_STATES = ("requesting", "pending")
+# A payment whose outcome is unknown is still open: a callback or a status query decides it.
+OPEN_STATES = ("requesting", "pending", "unknown")
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,7 @@ async def record_callback(
     conn: asyncpg.Connection,
     event: Envelope,
     received: GatewayCallbackReceivedPayload,
-    body: GatewayCallbackBody,
+    notice: Notice,
     verdict: str,
     detail: str | None,
 ) -> None:
@@ -78,9 +80,9 @@ async def record_callback(
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING""",
         event.event_id,
         received.provider,
-        body.callback_id,
-        body.payment_id,
-        body.gateway_ref,
+        notice.callback_id,
+        notice.payment_id,
+        notice.gateway_ref,
         received.raw_body,
         received.signature,
         verdict,
