@@ -211,6 +211,7 @@ def example_documents() -> dict[str, JsonDict]:
             ],
             "coupon_codes": ["WELCOME5"],
             "payment_preference": "wallet_first",
+            "payment_method": "card",
         },
         None,
     )
@@ -221,6 +222,7 @@ def example_documents() -> dict[str, JsonDict]:
             "order_id": _ORDER,
             "buyer_id": "buyer-42",
             "payment_preference": "wallet_first",
+            "payment_method": "card",
             "subtotal": _money(3399),
             "discount": _money(500),
             "total": _money(2899),
@@ -237,6 +239,7 @@ def example_documents() -> dict[str, JsonDict]:
             "buyer_id": "buyer-42",
             **split,
             "hold_expires_at": "2025-01-15T10:15:00Z",
+            "payment_method": "card",
             "sub_orders": _sub_orders(),
         },
         built,
@@ -365,6 +368,18 @@ def example_documents() -> dict[str, JsonDict]:
             refund,
         ),
     ]
+    late = {
+        "order_id": _ORDER,
+        "wallet_operation_id": None,
+        "payment_id": "pay-ord-1001-1",
+        "gateway_ref": "acme-91",
+        "refund_id": "late:acme-91",
+        "amount": _money(899),
+        "reason": "late_success",
+        "action": "refund_requested",
+        "detail": "order ord-1001 is cancelled",
+    }
+    docs.append(_envelope("payment.late_money", late, failed))
     return {d["event_type"]: d for d in docs + _wallet_examples()}
 
 

@@ -21,7 +21,12 @@ from contracts.events.outcomes import (
     OrderSettled,
     OrderSubmissionRefused,
 )
-from contracts.events.payments import PaymentFailed, PaymentNeedsReview, PaymentSucceeded
+from contracts.events.payments import (
+    PaymentFailed,
+    PaymentLateMoney,
+    PaymentNeedsReview,
+    PaymentSucceeded,
+)
 from contracts.events.refunds import RefundRequested
 from contracts.events.wallet import (
     TopUpGatewayResult,
@@ -107,8 +112,10 @@ ORDERS_OUTCOMES = Topic(
         OrderManualReview,
         OrderRefunded,
         OrderRefundRejected,
+        PaymentLateMoney,
     ),
-    "Final outcome of each order (and of each refund), for upstream systems.",
+    "Final outcome of each order (and of each refund, and of money paid for an order we did "
+    "not sell), for upstream systems and operators.",
     None,
 )
 ORDERS_REFUNDS = Topic(

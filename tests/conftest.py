@@ -18,5 +18,6 @@ os.environ.setdefault("PAYFLOW_TOPIC_NAMESPACE", SESSION)
 os.environ.setdefault("PAYFLOW_PG_DATABASE", f"payflow_{SESSION}")
 os.environ.setdefault("PAYFLOW_METRICS_PORT", str(_free_port()))
 os.environ.setdefault("PAYFLOW_GATEWAY_URL", f"http://127.0.0.1:{_free_port()}")
+os.environ.setdefault("PAYFLOW_WEBHOOK_URL", f"http://127.0.0.1:{_free_port()}/webhooks")
 # A killed worker's partitions move to its replacement quickly.
 os.environ.setdefault("PAYFLOW_SESSION_TIMEOUT_MS", "6000")

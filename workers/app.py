@@ -2,8 +2,9 @@
 
 import asyncio
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
+from typing import Any
 
 import aiohttp
 import asyncpg
@@ -14,12 +15,13 @@ from contracts.topics import namespace
 from infra.settings import Settings
 from workers.callback_handling.step import CallbackHandling
 from workers.fund_freeze.step import FundFreeze
+from workers.gateway.registry import Gateways
 from workers.gateway_request.step import GatewayRequest
 from workers.order_build.step import OrderBuild
 from workers.runtime.consumer import StageRunner
 from workers.runtime.db import create_pool
 from workers.runtime.health import Dependencies, Health
-from workers.runtime.health_server import start_health_server
+from workers.runtime.health_server import PortInUse, start_health_server
 from workers.runtime.kafka import make_producer
 from workers.runtime.probes import probe_services
 from workers.runtime.stage import Stage
@@ -37,15 +39,16 @@ NEEDS = {"callback_handling": frozenset({"kafka", "postgres", "redis"})}
 def build_stage(
     name: str, settings: Settings, pool: asyncpg.Pool, redis: Redis, http: aiohttp.ClientSession
 ) -> Stage:
+    gateways = Gateways(settings, http)
     factories: dict[str, Callable[[], Stage]] = {
         "order_build": OrderBuild,
         "fund_freeze": FundFreeze,
-        "gateway_request": lambda: GatewayRequest(pool, http, settings.gateway_url),
+        "gateway_request": lambda: GatewayRequest(pool, gateways, settings),
         "callback_handling": lambda: CallbackHandling(
             redis, settings.signing_keys, settings.callback_tolerance_s
         ),
         "settlement": Settlement,
-        "wallet": lambda: WalletOperations(pool, http, settings.gateway_url),
+        "wallet": lambda: WalletOperations(pool, gateways),
     }
     if name not in factories:
         raise ValueError(f"unknown stage {name!r}; stages: {', '.join(STAGE_NAMES)}")
@@ -109,3 +112,40 @@ async def run_stages(
             "workers_started", stages=names, health_port=port, health_host=settings.metrics_host
         )
         await asyncio.gather(*(r.run(stop) for r in runners))
+
+
+async def run_all(settings: Settings, stop: asyncio.Event, health_port: int) -> None:
+    """`payflow run all`: every stage, the webhook and the sweeper in one process. If one of
+    them fails the others are stopped and the failure is raised. Replicas of `run all` each
+    run a sweeper: its task keys make sure two never do the same work."""
+    from workers.sweeper.serve import serve as serve_sweeper
+    from workers.webhook.serve import serve as serve_webhook
+
+    async def webhook() -> None:
+        try:
+            await serve_webhook(settings, stop)
+        except PortInUse as exc:
+            # Another replica of `run all` serves the webhook on this host: one is enough.
+            log.warning("webhook_not_started", reason=str(exc))
+
+    await _together(
+        [
+            run_stages(list(STAGE_NAMES), settings, stop, health_port=health_port),
+            webhook(),
+            serve_sweeper(settings, stop),
+        ],
+        stop,
+    )
+
+
+async def _together(jobs: list[Coroutine[Any, Any, None]], stop: asyncio.Event) -> None:
+    tasks = [asyncio.ensure_future(j) for j in jobs]
+    try:
+        for done in asyncio.as_completed(tasks):
+            try:
+                await done
+            except BaseException:
+                stop.set()  # the others finish their work and return
+                raise
+    finally:
+        await asyncio.gather(*tasks, return_exceptions=True)

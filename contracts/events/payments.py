@@ -36,3 +36,25 @@ class PaymentNeedsReview(Envelope):
 
     event_type: Literal["payment.needs_review"] = "payment.needs_review"
     payload: PaymentDecisionPayload
+
+
+class LateMoneyPayload(StrictModel):
+    """Money the buyer paid that we did not sell for, and what is done about it."""
+
+    order_id: Identifier | None = None  # None for a wallet top-up
+    wallet_operation_id: Identifier | None = None
+    payment_id: Identifier
+    gateway_ref: Identifier
+    refund_id: Identifier
+    amount: Money
+    reason: Literal["late_success", "second_charge"]
+    action: Literal["refund_requested", "held_for_review", "refund_succeeded", "refund_failed"]
+    detail: str | None = None
+
+
+class PaymentLateMoney(Envelope):
+    """For operators: a success after the order was not sold, or a second charge, and its
+    refund (requested, held for review, then succeeded or failed)."""
+
+    event_type: Literal["payment.late_money"] = "payment.late_money"
+    payload: LateMoneyPayload

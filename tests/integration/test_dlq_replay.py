@@ -1,19 +1,30 @@
-"""An operator's story: the gateway rotates its signing secret before we do. Its callbacks
-fail verification and are dead-lettered (nothing is lost, nothing is applied). The operator
-deploys the new secret and replays the dead letters: the orders complete, once; replaying
-again changes nothing."""
+"""An operator's story: the gateway rotates its signing key before we do. A callback signed
+with the new key (here published on the callback topic directly, as a gateway integration
+that bypasses the webhook would) fails verification and is dead-lettered: nothing is lost,
+nothing is applied. The operator deploys the new key (keeping the old one as the previous
+key) and replays the dead letters: the order completes, once; replaying again changes
+nothing."""
 
 import asyncio
 import json
 import subprocess
 import sys
+import time
 import uuid
+from datetime import UTC, datetime
 
 import aiohttp
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from contracts import signing
+from contracts.events.gateway import (
+    GatewayCallbackBody,
+    GatewayCallbackReceived,
+    GatewayCallbackReceivedPayload,
+)
+from contracts.money import Money
 from infra.settings import Settings
 from tests.support.pipeline import (
     eventually,
@@ -26,7 +37,54 @@ from tests.support.pipeline import (
 )
 
 pytestmark = pytest.mark.integration
-NEW_SECRET = "rotated-gateway-secret"
+NEW_KEY_ID, NEW_SECRET = "k2", "rotated-gateway-secret"
+# The simulator never calls back, and the sweeper waits: the only callback is the test's.
+QUIET = {"PAYFLOW_SIM_FAULTS": "lost_callback=1", "PAYFLOW_CALLBACK_GRACE_S": "3600"}
+
+
+async def _pending_payment(pool: asyncpg.Pool, order_id: str) -> asyncpg.Record:
+    async def pending() -> bool:
+        return bool(
+            await pool.fetchval(
+                """SELECT 1 FROM payment_requests WHERE order_id = $1 AND status = 'pending'
+                   AND gateway_ref IS NOT NULL""",
+                order_id,
+            )
+        )
+
+    await eventually(pending, 60, f"{order_id} charged at the gateway")
+    row: asyncpg.Record = await pool.fetchrow(
+        """SELECT payment_id, gateway_ref, amount, currency FROM payment_requests
+           WHERE order_id = $1""",
+        order_id,
+    )
+    return row
+
+
+def _callback_signed_with_new_key(payment: asyncpg.Record) -> GatewayCallbackReceived:
+    now = datetime.now(UTC)
+    callback_id = f"cb-{uuid.uuid4().hex[:12]}"
+    body = GatewayCallbackBody(
+        callback_id=callback_id,
+        gateway_ref=payment["gateway_ref"],
+        payment_id=payment["payment_id"],
+        status="succeeded",
+        amount=Money(amount=payment["amount"], currency=payment["currency"]),
+        occurred_at=now,
+    ).model_dump_json()
+    ts = int(time.time())
+    return GatewayCallbackReceived.new(
+        payment["payment_id"],
+        GatewayCallbackReceivedPayload(
+            provider="direct",
+            raw_body=body,
+            key_id=NEW_KEY_ID,
+            timestamp=ts,
+            signature=signing.sign(NEW_SECRET, ts, body),
+            received_at=now,
+        ),
+        idempotency_key=f"direct:{callback_id}",
+    )
 
 
 async def _metric(settings: Settings, name: str, stage: str) -> float:
@@ -56,16 +114,19 @@ async def test_replayed_dead_letters_complete_once(
     order_id = f"rot-{uuid.uuid4().hex[:8]}"
     order = order_submitted(order_id, "buyer-rotation", {"sku-lamp": 1}, "gateway_only")
 
-    async with simulator(services, env={"PAYFLOW_GATEWAY_SECRET": NEW_SECRET}) as children:
-        start_workers(children)  # still on the old secret
+    async with simulator(services, env=QUIET) as children:
+        start_workers(children, env=QUIET)  # knows only key k1
         await publish(producer, order)
+        payment = await _pending_payment(pool, order_id)
+        await publish(producer, _callback_signed_with_new_key(payment))
+        payment_id = payment["payment_id"]
 
         async def dead_lettered() -> bool:
             return bool(
                 await pool.fetchval(
                     """SELECT 1 FROM dead_letters WHERE order_id = $1
                    AND reason_code = 'forged_callback'""",
-                    order_id,
+                    payment_id,
                 )
             )
 
@@ -76,10 +137,19 @@ async def test_replayed_dead_letters_complete_once(
                 _payflow, "dlq", "list", "--stage", "callback_handling", "--json"
             )
         )
-        assert any(d["order_id"] == order_id for d in listed)
+        assert any(d["order_id"] == payment_id for d in listed)
 
-        await children.stop()  # the operator deploys the rotated secret
-        start_workers(children, env={"PAYFLOW_GATEWAY_SECRET": NEW_SECRET})
+        await children.stop()  # the operator deploys the rotated key, keeping the old one
+        start_workers(
+            children,
+            env=QUIET
+            | {
+                "PAYFLOW_GATEWAY_KEY_ID": NEW_KEY_ID,
+                "PAYFLOW_GATEWAY_SECRET": NEW_SECRET,
+                "PAYFLOW_GATEWAY_PREVIOUS_KEY_ID": services.gateway_key_id,
+                "PAYFLOW_GATEWAY_PREVIOUS_SECRET": services.gateway_secret.get_secret_value(),
+            },
+        )
         out = await asyncio.to_thread(
             _payflow,
             "dlq",
@@ -99,7 +169,7 @@ async def test_replayed_dead_letters_complete_once(
         ids = [
             r["dead_letter_id"]
             for r in await pool.fetch(
-                "SELECT dead_letter_id FROM dead_letters WHERE order_id = $1", order_id
+                "SELECT dead_letter_id FROM dead_letters WHERE order_id = $1", payment_id
             )
         ]
         await asyncio.to_thread(_payflow, "dlq", "replay", "--force", *map(str, ids))
@@ -117,6 +187,6 @@ async def test_replayed_dead_letters_complete_once(
         == 1
     )
     replayed = await pool.fetchval(
-        "SELECT min(replay_count) FROM dead_letters WHERE order_id = $1", order_id
+        "SELECT min(replay_count) FROM dead_letters WHERE order_id = $1", payment_id
     )
     assert replayed >= 2

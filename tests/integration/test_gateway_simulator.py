@@ -1,163 +1,142 @@
-"""The gateway simulator end to end: real HTTP in, signed callbacks out on the real Kafka topic."""
+"""The gateway simulator as a real process over HTTP: authentication, the redirect buyer,
+and durability across kill -9 (charges, idempotency keys, pending callbacks)."""
 
-import asyncio
-import contextlib
-import socket
-import time
 import uuid
-from collections.abc import AsyncIterator
-from typing import Any
+from pathlib import Path
 
 import aiohttp
 import pytest
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
-from contracts.codec import decode
-from contracts.events.gateway import GatewayCallbackBody, GatewayCallbackReceived
-from contracts.signing import verify
-from contracts.topics import GATEWAY_CALLBACKS
 from infra.settings import Settings
-from workers.gateway_simulator.main import serve
+from tests.integration.test_gateway_simulator_support import (
+    Gateway,
+    Receiver,
+    receiver,
+    sim_env,
+    start,
+    wait_up,
+)
+from tests.support.pipeline import eventually
+from workers.ops.processes import Children
 
 pytestmark = pytest.mark.integration
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+def _id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-async def partitions_of(bootstrap: str, topic: str) -> list[int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        [described] = await admin.describe_topics([topic])
-        return sorted(p["partition"] for p in described["partitions"])
-    finally:
-        await admin.close()
-
-
-@contextlib.asynccontextmanager
-async def consumer_at_end(settings: Settings) -> AsyncIterator[AIOKafkaConsumer]:
-    """A group-less consumer positioned at the topic's current end: sees only new callbacks."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        partitions = await partitions_of(settings.kafka_bootstrap, GATEWAY_CALLBACKS.name)
-        assert partitions, f"topic {GATEWAY_CALLBACKS.name} has no partitions"
-        tps = [TopicPartition(GATEWAY_CALLBACKS.name, p) for p in partitions]
-        consumer.assign(tps)
-        for tp, offset in (await consumer.end_offsets(tps)).items():
-            consumer.seek(tp, offset)
-        yield consumer
-    finally:
-        await consumer.stop()
-
-
-Records = dict[str, list[ConsumerRecord[Any, Any]]]
-
-
-async def collect(
-    consumer: AIOKafkaConsumer, got: Records, timeout_s: float, want: dict[str, int] | None = None
-) -> None:
-    """Read records into `got` (by key) until each key in `want` has that many, or time runs out
-    (without `want`: read for the whole timeout)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        batches = await consumer.getmany(timeout_ms=200)
-        for records in batches.values():
-            for rec in records:
-                got.setdefault(rec.key.decode(), []).append(rec)
-        if want and all(len(got.get(k, [])) >= n for k, n in want.items()):
-            return
-
-
-async def wait_healthy(http: aiohttp.ClientSession, url: str, server: asyncio.Task[None]) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if server.done():
-            server.result()  # surfaces the startup error
-            raise AssertionError("simulator exited during startup")
-        with contextlib.suppress(aiohttp.ClientError):
-            async with http.get(f"{url}/healthz") as resp:
-                if resp.status == 200:
-                    return
-        await asyncio.sleep(0.2)
-    raise AssertionError("simulator did not become healthy")
-
-
-def charge_body(suffix: str, amount: int) -> dict[str, Any]:
+def _charge(payment_id: str, amount: int = 1_000) -> dict[str, object]:
     return {
-        "payment_id": f"pay-{suffix}",
-        "order_id": f"ord-{suffix}",
+        "payment_id": payment_id,
+        "order_id": f"ord-{payment_id}",
         "amount": {"amount": amount, "currency": "EUR"},
     }
 
 
-async def test_callbacks_reach_kafka_signed_and_decodable(services: Settings) -> None:
-    url = f"http://127.0.0.1:{free_port()}"
-    settings = services.model_copy(update={"gateway_url": url})
-
-    run = uuid.uuid4().hex[:12]
-    plain = charge_body(f"{run}-a", 1_000)
-    twice = charge_body(f"{run}-b", 1_042)  # the duplicate-delivery rule
-    want = {plain["order_id"]: 1, twice["order_id"]: 2}
-    got: Records = {}
-
-    stop = asyncio.Event()
-    async with consumer_at_end(settings) as consumer, aiohttp.ClientSession() as http:
-        server = asyncio.create_task(serve(settings, stop=stop, callback_delay_ms=10))
+async def test_auth_redirect_buyer_and_kill_9_restart(tmp_path: Path) -> None:
+    settings = Settings()
+    children = Children(settings.state_dir / "logs" / "tests")
+    async with receiver(settings) as rec, aiohttp.ClientSession() as http:
+        gw = Gateway(settings, http)
+        env = sim_env(rec, tmp_path / "sim.sqlite3", PAYFLOW_SIM_CALLBACK_DELAY_MS="60000")
+        start(children, env)
         try:
-            await wait_healthy(http, url, server)
-            created: dict[str, Any] = {}
-            for body in (plain, twice):
-                key = f"idem-{body['payment_id']}"
-                async with http.post(
-                    f"{url}/v1/payments", json=body, headers={"Idempotency-Key": key}
-                ) as resp:
-                    assert resp.status == 201, await resp.text()
-                    created[str(body["order_id"])] = await resp.json()
-            # A client retry: replayed, and no second callback (checked below).
+            await wait_up(gw)
+            # No key, no charge.
             async with http.post(
-                f"{url}/v1/payments",
-                json=plain,
-                headers={"Idempotency-Key": f"idem-{plain['payment_id']}"},
+                settings.gateway_url + "/v1/payments",
+                json=_charge("x"),
+                headers={"Idempotency-Key": "k"},
             ) as resp:
-                assert resp.status == 200
-                assert resp.headers["Idempotent-Replayed"] == "true"
-            await collect(consumer, got, 30, want)
+                assert resp.status == 401 and (await resp.json())["error"] == "unauthorized"
+            async with http.get(
+                settings.gateway_url + "/v2/trades", headers={"Authorization": "Bearer nope"}
+            ) as resp:
+                assert resp.status == 401
 
-            ref = created[str(plain["order_id"])]["gateway_ref"]
-            async with http.get(f"{url}/v1/payments/{ref}") as resp:
-                assert (await resp.json())["status"] == "succeeded"
-        finally:
-            stop.set()
-            await asyncio.wait_for(server, 30)
-        # Stopped (pending callbacks flushed): a stray extra callback would be here by now.
-        await collect(consumer, got, 1.0)
-
-    assert {k: len(got.get(k, [])) for k in want} == want
-    for order_id, records in ((k, got[k]) for k in want):
-        bodies = []
-        for rec in records:
-            assert rec.key == order_id.encode()
-            event = decode(GATEWAY_CALLBACKS.name, rec.value)
-            assert isinstance(event, GatewayCallbackReceived)
-            assert event.correlation_id == order_id
-            assert event.payload.provider == "simulator"
-            assert verify(
-                settings.gateway_secret.get_secret_value(),
-                event.payload.raw_body,
-                event.payload.signature,
+            # A redirect trade paid by the buyer at pay_url, announced by a signed notify.
+            trade_id = _id("pay-r")
+            status, trade, _ = await gw.post(
+                "/v2/checkout",
+                {
+                    "out_trade_no": trade_id,
+                    "subject": "order",
+                    "total_amount": 700,
+                    "currency": "EUR",
+                },
+                f"payflow:{trade_id}",
             )
-            callback = GatewayCallbackBody.model_validate_json(event.payload.raw_body)
-            assert callback.gateway_ref == created[order_id]["gateway_ref"]
-            assert callback.status == "succeeded"
-            assert event.idempotency_key == f"gw-callback:{callback.callback_id}"
-            bodies.append(callback)
-        assert len({b.callback_id for b in bodies}) == 1  # the duplicate is the same callback
+            assert (status, trade["trade_status"]) == (201, "WAIT_BUYER_PAY")
+            async with http.get(trade["pay_url"]) as resp:
+                assert resp.status == 200
+            await eventually(lambda: _has(rec, trade_id), 15, "redirect notify")
+            [notify] = rec.for_payment(trade_id)
+            assert notify.provider == "redirect" and notify.verified
+            assert (notify.notice.status, notify.notice.gateway_ref) == (
+                "succeeded",
+                trade["trade_no"],
+            )
+
+            # A charge still pending (the delay is a minute) when the process is killed.
+            paid = _id("pay-k")
+            status, created, _ = await gw.post("/v1/payments", _charge(paid), f"payflow:{paid}")
+            assert status == 201
+            children.kill()  # kill -9
+            children.procs.clear()
+            children.names.clear()
+
+            start(children, env)
+            await wait_up(gw)
+            # The key survived: a replay, not a second charge; a new key answers the charge.
+            status, again, headers = await gw.post("/v1/payments", _charge(paid), f"payflow:{paid}")
+            assert (status, again, headers.get("Idempotent-Replayed")) == (201, created, "true")
+            status, body, _ = await gw.post("/v1/payments", _charge(paid, 2_000), f"payflow:{paid}")
+            assert (status, body["error"]) == (409, "idempotency_key_reused")
+            status, other, _ = await gw.post("/v1/payments", _charge(paid), "another-key")
+            assert (status, other["gateway_ref"]) == (200, created["gateway_ref"])
+            [charge] = await gw.charges(paid)
+            assert (charge["gateway_ref"], charge["status"]) == (created["gateway_ref"], "pending")
+            ref = created["gateway_ref"]
+            status, voided, _ = await gw.post(
+                f"/v1/payments/{ref}/void", {}, f"payflow:void:{paid}"
+            )
+            assert (status, voided["status"]) == (200, "voided")
+        finally:
+            await children.stop()
+
+
+async def test_a_callback_pending_at_kill_9_is_sent_after_restart(tmp_path: Path) -> None:
+    settings = Settings()
+    children = Children(settings.state_dir / "logs" / "tests")
+    async with receiver(settings) as rec, aiohttp.ClientSession() as http:
+        gw = Gateway(settings, http)
+        env = sim_env(rec, tmp_path / "sim.sqlite3")
+        rec.answer = 503  # the webhook is down: the callback stays queued
+        start(children, env)
+        try:
+            await wait_up(gw)
+            paid = _id("pay-q")
+            status, created, _ = await gw.post("/v1/payments", _charge(paid), f"payflow:{paid}")
+            assert status == 201
+            await eventually(lambda: _attempted(rec), 15, "a delivery attempt")
+            status, health = await gw.get("/healthz", auth=False)
+            assert health["pending_callbacks"] == 1
+            children.kill()
+            children.procs.clear()
+            children.names.clear()
+            rec.answer = None
+            start(children, env)
+            await wait_up(gw)
+            await eventually(lambda: _has(rec, paid), 15, "the resumed callback")
+            assert [d.notice.gateway_ref for d in rec.for_payment(paid)] == [created["gateway_ref"]]
+        finally:
+            await children.stop()
+
+
+async def _has(rec: Receiver, payment_id: str) -> bool:
+    return bool(rec.for_payment(payment_id))
+
+
+async def _attempted(rec: Receiver) -> bool:
+    return rec.attempts > 0

@@ -1,12 +1,23 @@
-"""The Redis lock helper against a real Redis."""
+"""The Redis lock helper against a real Redis, and a lock held until the batch commits."""
 
 import asyncio
 import uuid
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
+import asyncpg
 import pytest
+from aiokafka.structs import ConsumerRecord
 from redis.asyncio import Redis
 
+from contracts.codec import encode
+from contracts.envelope import Envelope
+from contracts.topics import ORDERS_SUBMITTED, Topic
+from tests.support.pipeline import order_submitted
 from workers.runtime import locks
+from workers.runtime.batch import run_batch
+from workers.runtime.errors import is_transient
+from workers.runtime.stage import Stage, batch_scope
 
 pytestmark = pytest.mark.integration
 
@@ -37,3 +48,85 @@ async def test_held_raises_a_retryable_error_when_taken(redis: Redis) -> None:
         with pytest.raises(locks.LockNotAcquired):
             async with locks.held(redis, name):
                 pass
+
+
+async def test_a_batch_lock_is_shared_within_the_batch_and_released_at_its_end(
+    redis: Redis,
+) -> None:
+    name = f"test-{uuid.uuid4().hex}"
+    async with batch_scope():
+        first = await locks.held_for_batch(redis, name)
+        assert await locks.held_for_batch(redis, name) == first  # a second event, same batch
+        assert await locks.acquire(redis, name, ttl_ms=5_000) is None  # anyone else waits
+    assert await redis.get(first.key) is None
+
+
+async def test_a_batch_lock_held_elsewhere_is_a_retryable_error(redis: Redis) -> None:
+    name = f"test-{uuid.uuid4().hex}"
+    other = await locks.acquire(redis, name, ttl_ms=5_000)
+    assert other is not None
+    async with batch_scope():
+        with pytest.raises(locks.LockNotAcquired) as info:
+            await locks.held_for_batch(redis, name)
+    assert is_transient(info.value)
+    assert await redis.get(other.key) == other.owner.encode()  # not ours: left alone
+
+
+def _record(event: Envelope, offset: int) -> ConsumerRecord[Any, Any]:
+    value = encode(event)
+    return ConsumerRecord(
+        topic=ORDERS_SUBMITTED.name,
+        partition=0,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=event.correlation_id.encode(),
+        value=value,
+        checksum=None,
+        serialized_key_size=len(event.correlation_id),
+        serialized_value_size=len(value),
+        headers=(),
+    )
+
+
+async def test_the_lock_is_held_until_the_batch_commits(pool: asyncpg.Pool, redis: Redis) -> None:
+    """Taken in `handle`, still held after the last event and the coalesced writes (the
+    commit has not happened yet), released once the transaction has committed, or rolled
+    back."""
+    uid = uuid.uuid4().hex[:8]
+    name = f"test-order-{uid}"
+    seen: list[str] = []
+
+    class Locking(Stage):
+        name: ClassVar[str] = f"test-locking-{uid}"
+        consumes: ClassVar[Topic] = ORDERS_SUBMITTED
+        fail_commit = False
+
+        async def handle(
+            self, event: Envelope, tx: asyncpg.Connection, prepared: Any
+        ) -> Sequence[Envelope]:
+            await locks.held_for_batch(redis, name)
+            return []
+
+        async def before_commit(self, tx: asyncpg.Connection) -> None:
+            others_can_take = await locks.acquire(redis, name, ttl_ms=5_000) is not None
+            seen.append("free" if others_can_take else "held")
+            if self.fail_commit:
+                raise ConnectionResetError("lost the database before the commit")
+
+    stage = Locking()
+    events = [order_submitted(f"lock-{uid}-{i}", "b", {"sku-mug": 1}) for i in range(3)]
+    result = await run_batch(pool, stage, [_record(e, i) for i, e in enumerate(events)], 1)
+    assert result.processed == 3
+    assert seen == ["held"]
+    assert await redis.get(f"payflow:lock:{name}") is None  # released after the commit
+    assert (
+        await pool.fetchval("SELECT count(*) FROM inbox WHERE consumer = $1", Locking.name) == 3
+    )  # and the commit did happen
+
+    stage.fail_commit = True
+    more = [order_submitted(f"lock-{uid}-x{i}", "b", {"sku-mug": 1}) for i in range(2)]
+    with pytest.raises(ConnectionResetError):
+        await run_batch(pool, stage, [_record(e, 10 + i) for i, e in enumerate(more)], 1)
+    assert seen == ["held", "held"]
+    assert await redis.get(f"payflow:lock:{name}") is None  # released after the rollback

@@ -100,6 +100,23 @@ async def test_top_ups_and_withdrawals(
         [f"top_up:{paid.correlation_id}", f"withdrawal:{out.correlation_id}"],
     )
     assert len(postings) == 2
+    # Through the gateway port: each top-up charged once by the card adapter, each payout
+    # answered (paid 201, declined 402), the exchanges kept.
+    charges = await pool.fetch(
+        """SELECT adapter, response_status, gateway_ref FROM payment_requests
+           WHERE wallet_operation_id = ANY($1::text[])""",
+        [paid.correlation_id, declined.correlation_id, odd.correlation_id],
+    )
+    assert [(c["adapter"], c["response_status"]) for c in charges] == [("direct", 201)] * 3
+    assert all(c["gateway_ref"] for c in charges)
+    payout_answers = await pool.fetch(
+        "SELECT operation_id, response_status FROM payouts WHERE operation_id = ANY($1::text[])",
+        [out.correlation_id, returned.correlation_id],
+    )
+    assert {p["operation_id"]: p["response_status"] for p in payout_answers} == {
+        out.correlation_id: 201,
+        returned.correlation_id: 402,
+    }
     holds = await pool.fetch(
         "SELECT order_id, state FROM fund_holds WHERE order_id = ANY($1::text[])",
         [out.correlation_id, returned.correlation_id],

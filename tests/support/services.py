@@ -2,6 +2,7 @@
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import asyncpg
 import pytest
@@ -79,3 +80,29 @@ async def redis(services: Settings) -> AsyncIterator[Redis]:
 
 
 integration = pytest.mark.integration
+
+
+async def create_scratch(services: Settings, suffix: str) -> Settings:
+    """A migrated database of its own (the settings that point at it): for tests that leave
+    audit violations behind on purpose, so the session's shared database stays audit-clean
+    for every other test. Drop it with `drop_scratch`."""
+    settings = services.model_copy(update={"pg_database": f"{services.pg_database}_{suffix}"})
+    await _create_database(settings)
+    await migrate_all(settings, quiet=True)
+    return settings
+
+
+async def drop_scratch(settings: Settings) -> None:
+    await _drop_database(settings)
+
+
+@asynccontextmanager
+async def scratch_database(services: Settings, suffix: str) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on a scratch database (`create_scratch`), dropped afterwards."""
+    settings = await create_scratch(services, suffix)
+    p = await create_pool(settings, max_size=10)
+    try:
+        yield p
+    finally:
+        await p.close()
+        await drop_scratch(settings)

@@ -1,45 +1,83 @@
 """The fenced decision on a payment: one path for a gateway callback and a sweeper query.
 
 A payment leaves an open state once (`store.decide`, conditional on the fence read under the
-row lock); an answer for a payment already decided changes nothing ('duplicate' when it
-agrees, 'late' when it contradicts). An amount that differs from what we asked goes to a
-human ('mismatch' -> review).
+row lock). Money never goes unanswered: a success for a payment or order we will not sell
+('late_success'), or another charge for a payment already decided ('second_charge'), opens
+a late refund (workers/late_payments), posts the money to the ledger and tells operators.
+The same charge again is a 'duplicate'; a failure after a decision is 'late' (no money
+moved). An amount that differs from what we asked goes to a human ('mismatch' -> review).
+Refund answers ('refund' notices) settle the late refund they name.
 """
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 
 from contracts.envelope import Envelope
 from contracts.events.payments import (
+    LateMoneyPayload,
     PaymentDecisionPayload,
     PaymentFailed,
+    PaymentLateMoney,
     PaymentNeedsReview,
     PaymentSucceeded,
 )
 from contracts.events.wallet import TopUpGatewayResult, TopUpGatewayResultPayload
 from contracts.money import Money
+from infra.settings import get_settings
 from workers.callback_handling import store
-from workers.callback_handling.store import PaymentRequest
+from workers.callback_handling.store import OPEN_STATES, PaymentRequest
 from workers.gateway.port import Notice
+from workers.late_payments import records, rules
 from workers.order_state import set_order_state
 from workers.runtime.errors import PermanentError
+
+E = TypeVar("E", bound=Envelope)
 
 
 @dataclass(frozen=True)
 class Decision:
-    verdict: str  # applied | duplicate | late | mismatch
+    verdict: str  # applied | duplicate | late | mismatch | late_success | second_charge | refund_*
     detail: str | None
     events: list[Envelope]
 
 
-async def apply(tx: asyncpg.Connection, cause: Envelope, notice: Notice) -> Decision:
-    """Decide the payment `notice` speaks of, inside `tx`; `cause` is the event the decision
-    is published as caused by."""
+async def apply(
+    tx: asyncpg.Connection,
+    cause: Envelope | None,
+    notice: Notice,
+    *,
+    late_action: str | None = None,
+) -> Decision:
+    """Decide what `notice` says, inside `tx`. `cause` is the event the decision is published
+    as caused by; None when the sweeper learned it by asking the gateway. `late_action`
+    (refund | review) defaults to PAYFLOW_LATE_PAYMENT_ACTION."""
+    if notice.kind == "refund":
+        return await _refund_answer(tx, cause, notice)
     req = await store.lock_request(tx, notice.payment_id)
     if req is None:
         raise PermanentError("unmatched_callback", f"no payment {notice.payment_id}")
+    succeeded = notice.status == "succeeded"
+    seen = succeeded and await records.charge_seen(tx, notice.gateway_ref)
+    await records.record_charge(
+        tx,
+        payment_id=req.payment_id,
+        gateway_ref=notice.gateway_ref,
+        amount=notice.amount.amount,
+        currency=notice.amount.currency,
+        status=notice.status,
+        source="sync" if cause is None else "callback",
+    )
+    state = rules.PaymentState(req.status, req.gateway_ref, req.order_state)
+    verdict = rules.payment_verdict(state, succeeded, notice.gateway_ref, seen)
+    if verdict in ("late_success", "second_charge"):
+        action = late_action or get_settings().late_payment_action
+        return await _late_money(tx, cause, req, notice, verdict, action)
+    if verdict == "duplicate":
+        return Decision("duplicate", None, [])
+    if verdict == "late":
+        return Decision("late", f"payment is {req.status}, gateway says {notice.status}", [])
     verdict, detail, outcome = await _decide(tx, req, notice)
     if outcome is None:
         return Decision(verdict, detail, [])
@@ -47,6 +85,14 @@ async def apply(tx: asyncpg.Connection, cause: Envelope, notice: Notice) -> Deci
         return Decision(verdict, detail, [_top_up_result(cause, req, notice, outcome, detail)])
     event = await _order_decision(tx, cause, req, notice, outcome, detail)
     return Decision(verdict, detail, [event])
+
+
+def _event(cls: type[E], cause: Envelope | None, correlation: str, key: str, payload: Any) -> E:
+    if cause is not None:
+        if cause.correlation_id != correlation:  # a callback is keyed by the payment it names
+            cause = cause.model_copy(update={"correlation_id": correlation})
+        return cls.caused_by(cause, payload)
+    return cls.new(correlation, payload, idempotency_key=f"{key}/{cls.type_name()}")
 
 
 async def _decide(
@@ -68,6 +114,100 @@ async def _decide(
     return ("mismatch" if outcome == "mismatch" else "applied"), detail, outcome
 
 
+async def _late_money(
+    tx: asyncpg.Connection,
+    cause: Envelope | None,
+    req: PaymentRequest,
+    notice: Notice,
+    verdict: str,
+    action: str,
+) -> Decision:
+    """Money we did not sell for: a late refund (or one held for review), its posting, and
+    an event operators see. An open payment is closed with the charge it got."""
+    if req.status in OPEN_STATES:
+        await store.decide(tx, req, "succeeded", notice.gateway_ref)
+    if verdict == "second_charge":
+        detail = f"payment {req.payment_id} was already charged as {req.gateway_ref}"
+    elif req.order_state in rules.ORDER_NOT_SOLD:
+        detail = f"order {req.order_id} is {req.order_state}"
+    else:
+        detail = f"payment {req.payment_id} is {req.status}"
+    status = "held_for_review" if action == "review" else "requested"
+    refund_id = records.late_refund_id(notice.gateway_ref)
+    created = await records.open_late_refund(
+        tx,
+        payment_id=req.payment_id,
+        gateway_ref=notice.gateway_ref,
+        adapter=req.adapter,
+        amount=notice.amount.amount,
+        currency=notice.amount.currency,
+        reason=verdict,
+        status=status,
+        evidence={"step": "opened", "callback_id": notice.callback_id, "detail": detail},
+    )
+    if not created:
+        return Decision("duplicate", f"late refund {refund_id} exists", [])
+    await records.post_money_arrived(
+        tx, refund_id, req.order_id, notice.amount.amount, notice.amount.currency
+    )
+    payload = LateMoneyPayload(
+        order_id=req.order_id,
+        wallet_operation_id=req.wallet_operation_id,
+        payment_id=req.payment_id,
+        gateway_ref=notice.gateway_ref,
+        refund_id=refund_id,
+        amount=notice.amount,
+        reason=verdict,
+        action="held_for_review" if action == "review" else "refund_requested",
+        detail=detail,
+    )
+    event = _event(PaymentLateMoney, cause, req.correlation_id, notice.callback_id, payload)
+    return Decision(verdict, detail, [event])
+
+
+async def _refund_answer(
+    tx: asyncpg.Connection, cause: Envelope | None, notice: Notice
+) -> Decision:
+    """A refund's outcome: succeeded moves the money back out of the liability; failed goes
+    to operators. Only refunds we opened are known; anything else is dead-lettered."""
+    found = await records.lock_refund(tx, notice.refund_id) if notice.refund_id else None
+    if found is None or found.kind != "late_payment":
+        raise PermanentError("unmatched_callback", f"no late refund {notice.refund_id}")
+    verdict = rules.refund_verdict(found.status, notice.status)
+    if verdict != "refund_applied":
+        return Decision(verdict, f"refund is {found.status}, gateway says {notice.status}", [])
+    evidence: dict[str, str | None] = {
+        "step": "answer",
+        "callback_id": notice.callback_id,
+        "status": notice.status,
+    }
+    detail = notice.failure_reason
+    if notice.status == "succeeded":
+        await records.set_refund(
+            tx, found.refund_id, "succeeded", evidence, refund_ref=notice.refund_ref
+        )
+        await records.post_money_returned(
+            tx, found.refund_id, found.order_id, found.amount, found.currency
+        )
+    else:
+        evidence["reason"] = detail
+        await records.set_refund(tx, found.refund_id, "failed", evidence)
+    payload = LateMoneyPayload(
+        order_id=found.order_id,
+        wallet_operation_id=found.wallet_operation_id,
+        payment_id=found.payment_id,
+        gateway_ref=found.gateway_ref,
+        refund_id=found.refund_id,
+        amount=Money(amount=found.amount, currency=found.currency),
+        reason=found.reason,
+        action="refund_succeeded" if notice.status == "succeeded" else "refund_failed",
+        detail=detail,
+    )
+    correlation = found.order_id or found.wallet_operation_id or found.payment_id
+    event = _event(PaymentLateMoney, cause, correlation, notice.callback_id, payload)
+    return Decision(verdict, detail, [event])
+
+
 def _payload(req: PaymentRequest, notice: Notice, **extra: Any) -> PaymentDecisionPayload:
     def m(amount: int) -> Money:
         return Money(amount=amount, currency=req.currency)
@@ -87,7 +227,7 @@ def _payload(req: PaymentRequest, notice: Notice, **extra: Any) -> PaymentDecisi
 
 async def _order_decision(
     tx: asyncpg.Connection,
-    cause: Envelope,
+    cause: Envelope | None,
     req: PaymentRequest,
     notice: Notice,
     outcome: str,
@@ -95,37 +235,33 @@ async def _order_decision(
 ) -> Envelope:
     assert req.order_id is not None
     open_states = ("funds_frozen", "payment_requested")
+    key = notice.callback_id
     if outcome == "mismatch":
         await set_order_state(tx, req.order_id, "manual_review", open_states, detail)
-        return PaymentNeedsReview.caused_by(
-            cause, _payload(req, notice, reason_code="amount_mismatch", detail=detail)
-        )
+        payload = _payload(req, notice, reason_code="amount_mismatch", detail=detail)
+        return _event(PaymentNeedsReview, cause, req.order_id, key, payload)
     if outcome == "succeeded":
         await set_order_state(tx, req.order_id, "paid", open_states)
-        return PaymentSucceeded.caused_by(cause, _payload(req, notice))
-    return PaymentFailed.caused_by(
-        cause,
-        _payload(
-            req,
-            notice,
-            reason_code=notice.failure_reason or "gateway_declined",
-            detail=f"gateway {notice.gateway_ref} declined the payment",
-        ),
+        return _event(PaymentSucceeded, cause, req.order_id, key, _payload(req, notice))
+    payload = _payload(
+        req,
+        notice,
+        reason_code=notice.failure_reason or "gateway_declined",
+        detail=f"gateway {notice.gateway_ref} declined the payment",
     )
+    return _event(PaymentFailed, cause, req.order_id, key, payload)
 
 
 def _top_up_result(
-    cause: Envelope, req: PaymentRequest, notice: Notice, outcome: str, detail: str | None
+    cause: Envelope | None, req: PaymentRequest, notice: Notice, outcome: str, detail: str | None
 ) -> Envelope:
     assert req.wallet_operation_id is not None
-    return TopUpGatewayResult.caused_by(
-        cause,
-        TopUpGatewayResultPayload(
-            operation_id=req.wallet_operation_id,
-            buyer_id=req.buyer_id,
-            amount=Money(amount=req.amount, currency=req.currency),
-            status=outcome,
-            gateway_ref=notice.gateway_ref,
-            detail=detail,
-        ),
+    payload = TopUpGatewayResultPayload(
+        operation_id=req.wallet_operation_id,
+        buyer_id=req.buyer_id,
+        amount=Money(amount=req.amount, currency=req.currency),
+        status=outcome,
+        gateway_ref=notice.gateway_ref,
+        detail=detail,
     )
+    return _event(TopUpGatewayResult, cause, req.wallet_operation_id, notice.callback_id, payload)

@@ -1,10 +1,14 @@
-"""Callback handling: verify the signature, match the payment, lock the order and decide.
+"""Callback handling: verify the signature, match the payment, lock it and decide.
 
 Verification is `verify.py`; the decision (shared with the sweeper) is `decision.py`. A forged
-or unmatched callback is dead-lettered for an operator.
+or unmatched callback is dead-lettered for an operator; a callback id decided before (a
+replay, or the webhook's retry after a publish it could not confirm) is recorded as
+'replayed' and changes nothing. The Redis lock on the payment is held until the batch
+commits; the decision's fenced UPDATE is what keeps it correct without Redis.
 """
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import asyncpg
@@ -23,16 +27,26 @@ class CallbackHandling(Stage):
     name: ClassVar[str] = "callback_handling"
     consumes: ClassVar[Topic] = GATEWAY_CALLBACKS
 
-    def __init__(self, redis: Redis, keys: dict[str, str], tolerance_s: int) -> None:
-        self.redis, self.keys, self.tolerance_s = redis, keys, tolerance_s
+    def __init__(
+        self,
+        redis: Redis,
+        keys: dict[str, str],
+        tolerance_s: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.redis, self.keys, self.tolerance_s, self.clock = redis, keys, tolerance_s, clock
 
     async def handle(
         self, event: Envelope, tx: asyncpg.Connection, prepared: Any
     ) -> Sequence[Envelope]:
         assert isinstance(event, GatewayCallbackReceived)
         received = event.payload
-        notice = verified_notice(received, self.keys, self.tolerance_s)
-        async with locks.held(self.redis, f"payment:{notice.payment_id}"):
-            decided = await decision.apply(tx, event, notice)
+        notice = verified_notice(received, self.keys, self.tolerance_s, now=self.clock())
+        await locks.held_for_batch(self.redis, f"payment:{notice.payment_id}")
+        if await store.callback_decided_before(tx, received.provider, notice.callback_id):
+            detail = f"callback {notice.callback_id} was decided before"
+            await store.record_callback(tx, event, received, notice, "replayed", detail)
+            return []
+        decided = await decision.apply(tx, event, notice)
         await store.record_callback(tx, event, received, notice, decided.verdict, decided.detail)
         return decided.events

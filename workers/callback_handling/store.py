@@ -29,6 +29,9 @@ class PaymentRequest:
     total: int
     wallet_part: int
     gateway_part: int
+    gateway_ref: str | None = None  # the charge the payment was decided with
+    adapter: str = "direct"  # the gateway it went through
+    order_state: str | None = None  # None for a wallet top-up
 
 
 async def lock_request(conn: asyncpg.Connection, payment_id: str) -> PaymentRequest | None:
@@ -38,10 +41,12 @@ async def lock_request(conn: asyncpg.Connection, payment_id: str) -> PaymentRequ
                   coalesce(t.buyer_id, w.buyer_id) AS buyer_id, r.amount, r.currency, r.status,
                   r.fence, coalesce(t.total, r.amount) AS total,
                   coalesce(t.wallet_part, 0) AS wallet_part,
-                  coalesce(t.gateway_part, r.amount) AS gateway_part
+                  coalesce(t.gateway_part, r.amount) AS gateway_part,
+                  r.gateway_ref, r.adapter, o.state AS order_state
            FROM payment_requests r
            LEFT JOIN transactions t USING (transaction_id)
            LEFT JOIN wallet_operations w ON w.operation_id = r.wallet_operation_id
+           LEFT JOIN orders o ON o.order_id = r.order_id
            WHERE r.payment_id = $1 FOR UPDATE OF r""",
         payment_id,
     )
@@ -76,8 +81,10 @@ async def record_callback(
 ) -> None:
     await conn.execute(
         """INSERT INTO gateway_callbacks (event_id, provider, callback_id, payment_id,
-               gateway_ref, raw_body, signature, verdict, detail, received_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING""",
+               gateway_ref, raw_body, signature, verdict, detail, received_at, key_id,
+               signed_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+           ON CONFLICT DO NOTHING""",
         event.event_id,
         received.provider,
         notice.callback_id,
@@ -88,4 +95,18 @@ async def record_callback(
         verdict,
         detail,
         received.received_at,
+        received.key_id,
+        received.timestamp,
     )
+
+
+async def callback_decided_before(
+    conn: asyncpg.Connection, provider: str, callback_id: str
+) -> bool:
+    """Whether this provider's callback id was recorded already (any verdict): a replay."""
+    seen = await conn.fetchval(
+        "SELECT 1 FROM gateway_callbacks WHERE provider = $1 AND callback_id = $2 LIMIT 1",
+        provider,
+        callback_id,
+    )
+    return seen is not None

@@ -72,19 +72,51 @@ def migrate() -> int:
     f"Stages: {spelled()} (dashes or underscores).",
 )
 @click.argument("what", metavar="WHAT", type=RUN_TARGET)
-def run(what: str) -> int:
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    metavar="NAME=RATE",
+    help="gateway-simulator only: a fault mode and its rate in [0,1]; repeatable "
+    "(docs/gateway-simulator.md). Adds to PAYFLOW_SIM_FAULTS.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=None,
+    help="gateway-simulator only: seed of the fault selection [env PAYFLOW_SIM_SEED, default 0].",
+)
+@click.option(
+    "--host",
+    default=None,
+    help="gateway-simulator only: address to bind [env PAYFLOW_SIM_HOST, default 127.0.0.1].",
+)
+def run(what: str, faults: tuple[str, ...], seed: int | None, host: str | None) -> int:
+    from workers.cli.run import SimulatorOptions
     from workers.cli.run import run as run_workers
 
-    return run_async(run_workers(what, load_settings()))
+    options = SimulatorOptions(faults, seed, host)
+    if what != "gateway_simulator" and options.given:
+        raise click.UsageError("--fault, --seed and --host apply to gateway-simulator only")
+    return run_async(run_workers(what, load_settings(), options))
 
 
 @click.command(context_settings=CONTEXT_SETTINGS)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def audit(as_json: bool) -> int:
+@click.option(
+    "--gateway",
+    "gateway_day",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    metavar="YYYY-MM-DD",
+    help="Also compare the gateway's settlement statement for this UTC day with our charges.",
+)
+def audit(as_json: bool, gateway_day: datetime | None) -> int:
     """Check the money invariants in one snapshot. Exit 1 on any violation."""
     from workers.ops.audit import main_audit
 
-    return run_async(main_audit(load_settings(), as_json=as_json))
+    day = gateway_day.date() if gateway_day else None
+    return run_async(main_audit(load_settings(), as_json=as_json, gateway_day=day))
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)

@@ -12,7 +12,7 @@ import click
 
 from workers.stage_names import STAGE_NAMES
 
-RUN_EXTRAS = ("all", "gateway_simulator")
+RUN_EXTRAS = ("all", "gateway_simulator", "webhook", "sweeper")
 REASON_PATTERN = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
 ZONED_EXAMPLE = "2026-11-25T00:00:00+00:00"
 

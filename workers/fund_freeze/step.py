@@ -2,7 +2,7 @@
 transaction as pending payment."""
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import asyncpg
@@ -13,6 +13,7 @@ from contracts.events.orders import OrderBuilt, OrderBuiltPayload
 from contracts.events.payments import PaymentDecisionPayload, PaymentFailed
 from contracts.money import Money
 from contracts.topics import ORDERS_BUILT, Topic
+from infra.settings import get_settings
 from workers.fund_freeze import store
 from workers.fund_freeze.plan import InsufficientWallet, PaymentPlan, plan_payment
 from workers.ledger import accounts
@@ -20,8 +21,6 @@ from workers.order_state import set_order_state
 from workers.participants import funds
 from workers.runtime.errors import PermanentError
 from workers.runtime.stage import Stage
-
-HOLD_TTL = timedelta(minutes=30)
 
 
 def transaction_id_for(order_id: str) -> str:
@@ -49,7 +48,7 @@ class FundFreeze(Stage):
         except InsufficientWallet as exc:
             plan = PaymentPlan(order.total.amount, 0)
             return [await self._failed(tx, event, order, txn_id, plan, str(exc))]
-        expires_at = datetime.now(UTC) + HOLD_TTL
+        expires_at = funds.hold_expires_at(datetime.now(UTC), get_settings().payment_window_s)
         try:
             async with tx.transaction():
                 entry = await funds.freeze(
@@ -74,6 +73,7 @@ class FundFreeze(Stage):
                     wallet_part=Money(amount=plan.wallet_part, currency=currency),
                     gateway_part=Money(amount=plan.gateway_part, currency=currency),
                     hold_expires_at=expires_at,
+                    payment_method=order.payment_method,
                     sub_orders=order.sub_orders,
                 ),
             )

@@ -24,17 +24,21 @@ RefundStatus = Literal["pending", "succeeded", "failed"]
 class GatewayUnknown(TransientError):
     """The outcome is unknown; `evidence` says what we saw (kept with the payment)."""
 
-    def __init__(self, evidence: str) -> None:
+    def __init__(self, evidence: str, exchange: "Exchange | None" = None) -> None:
         super().__init__(evidence)
         self.evidence = evidence
+        self.exchange = exchange  # the raw exchange, when one took place
 
 
 class GatewayRefused(Exception):
     """The gateway answered that it did not and will not do this (a 4xx with a reason)."""
 
-    def __init__(self, status: int, code: str, detail: str) -> None:
+    def __init__(
+        self, status: int, code: str, detail: str, exchange: "Exchange | None" = None
+    ) -> None:
         super().__init__(f"gateway answered {status} {code}: {detail}")
         self.status, self.code, self.detail = status, code, detail
+        self.exchange = exchange  # what we sent and the gateway's answer, kept as evidence
 
 
 @dataclass(frozen=True)

@@ -1,24 +1,45 @@
-"""Gateway request: charge the gateway part with our own idempotency key; a wallet-only
-payment skips the gateway and is decided here."""
+"""Gateway request: charge the gateway part through the order's adapter with our own
+idempotency key; a wallet-only payment skips the gateway and is decided here.
 
+The gateway is asked a bounded number of times with the same key. A definite "no" fails the
+payment; no answer we can trust makes it `unknown`, with every exchange kept as evidence, and
+the stage moves on: the sweeper asks the gateway later. A gateway outage never holds the
+partition."""
+
+import asyncio
+import json
+import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-import aiohttp
 import asyncpg
+import structlog
 
 from contracts.envelope import Envelope
 from contracts.events.funds import FundsFrozen, FundsFrozenPayload
 from contracts.events.payments import PaymentDecisionPayload, PaymentFailed, PaymentSucceeded
 from contracts.topics import FUNDS_FROZEN, Topic
-from workers.gateway_request import client, store
-from workers.gateway_request.client import GatewayReply
+from infra.settings import Settings
+from workers.gateway.port import ChargeRequest, Gateway, GatewayRefused, GatewayUnknown
+from workers.gateway.registry import Gateways
+from workers.gateway_request import rules, store
+from workers.gateway_request.rules import Asked
 from workers.order_state import set_order_state
+from workers.runtime.errors import PermanentError
+from workers.runtime.metrics import UNKNOWN_PAYMENTS
 from workers.runtime.stage import Stage
+
+log = structlog.get_logger()
 
 
 def payment_id_for(transaction_id: str, attempt: int = 1) -> str:
     return f"{transaction_id}-p{attempt}"
+
+
+def idempotency_key_for(payment_id: str) -> str:
+    # Derived from payment id + attempt: a retried request can never charge twice.
+    return f"payflow:{payment_id}"
 
 
 def _decision(frozen: FundsFrozenPayload, **extra: Any) -> PaymentDecisionPayload:
@@ -33,45 +54,104 @@ def _decision(frozen: FundsFrozenPayload, **extra: Any) -> PaymentDecisionPayloa
     )
 
 
+async def ask(gateway: Gateway, req: ChargeRequest, settings: Settings) -> Asked:
+    """Create the charge, retrying an unknown answer with the same key within the budget."""
+    evidence: list[dict[str, object]] = []
+    started = time.monotonic()
+    budget = rules.call_budget_s(settings.retry_budget_s)
+    tried = 0
+    while True:
+        tried += 1
+        try:
+            created = await gateway.create_payment(req)
+        except GatewayRefused as refused:
+            evidence.append(rules.evidence_of(refused.exchange, f"refused: {refused.code}"))
+            return Asked("refused", evidence, refusal=f"{refused.code}: {refused.detail}")
+        except GatewayUnknown as unknown:
+            evidence.append(rules.evidence_of(unknown.exchange, unknown.evidence))
+            elapsed = time.monotonic() - started
+            if not rules.may_try_again(
+                tried, settings.gateway_attempts, elapsed, settings.gateway_timeout_s, budget
+            ):
+                return Asked("unknown", evidence)
+            await asyncio.sleep(rules.backoff_s(tried))
+            continue
+        evidence.append(rules.evidence_of(created.exchange, f"created: {created.status}"))
+        return Asked("accepted", evidence, created=created)
+
+
 class GatewayRequest(Stage):
     name: ClassVar[str] = "gateway_request"
     consumes: ClassVar[Topic] = FUNDS_FROZEN
 
-    def __init__(self, pool: asyncpg.Pool, http: aiohttp.ClientSession, gateway_url: str) -> None:
-        self.pool, self.http, self.gateway_url = pool, http, gateway_url
+    def __init__(self, pool: asyncpg.Pool, gateways: Gateways, settings: Settings) -> None:
+        self.pool, self.gateways, self.settings = pool, gateways, settings
 
-    async def prepare(self, event: Envelope) -> GatewayReply | None:
+    async def prepare(self, event: Envelope) -> Asked | None:
         assert isinstance(event, FundsFrozen)
         frozen = event.payload
         if frozen.gateway_part.amount == 0:
             return None
+        if not await store.still_to_pay(self.pool, frozen.order_id):
+            return None  # cancelled (payment window) before we got to it: charge nothing
+        try:
+            gateway = self.gateways.for_method(frozen.payment_method)
+        except ValueError as exc:  # routes changed since the order was built
+            raise PermanentError("unsupported_payment_method", str(exc)) from None
         payment_id = payment_id_for(frozen.transaction_id)
-        # Derived from payment id + attempt: a retried request can never charge twice.
-        key = f"payflow:{payment_id}"
-        body = client.request_body(payment_id, frozen.order_id, frozen.gateway_part)
-        await store.record_request(self.pool, payment_id, frozen, key, body)
-        return await client.create_payment(self.http, self.gateway_url, body, key)
+        req = ChargeRequest(
+            payment_id=payment_id,
+            order_id=frozen.order_id,
+            amount=frozen.gateway_part,
+            idempotency_key=idempotency_key_for(payment_id),
+            description=f"order {frozen.order_id}",
+        )
+        body = json.dumps(
+            {
+                "payment_id": payment_id,
+                "order_id": frozen.order_id,
+                "amount": frozen.gateway_part.model_dump(),
+                "adapter": gateway.name,
+            },
+            sort_keys=True,
+        )
+        await store.record_request(
+            self.pool, payment_id, frozen, gateway.name, req.idempotency_key, body
+        )
+        return await ask(gateway, req, self.settings)
 
     async def handle(
         self, event: Envelope, tx: asyncpg.Connection, prepared: Any
     ) -> Sequence[Envelope]:
         assert isinstance(event, FundsFrozen)
         frozen = event.payload
+        if prepared is None and frozen.gateway_part.amount > 0:
+            return []  # the order was closed before we asked the gateway
         if prepared is None:  # paid wholly from the wallet: no gateway call
-            await set_order_state(tx, frozen.order_id, "paid", ("funds_frozen",))
+            if not await set_order_state(tx, frozen.order_id, "paid", ("funds_frozen",)):
+                return []  # no longer open: the payment window closed first
             return [PaymentSucceeded.caused_by(event, _decision(frozen))]
-        assert isinstance(prepared, GatewayReply)
-        await store.record_reply(tx, payment_id_for(frozen.transaction_id), prepared)
-        if prepared.accepted:
-            await set_order_state(tx, frozen.order_id, "payment_requested", ("funds_frozen",))
-            return []  # the decision comes with the gateway's callback
-        return [
-            PaymentFailed.caused_by(
-                event,
-                _decision(
-                    frozen,
-                    reason_code="gateway_refused_request",
-                    detail=f"gateway answered {prepared.status}: {prepared.body[:500]}",
-                ),
-            )
-        ]
+        assert isinstance(prepared, Asked)
+        payment_id = payment_id_for(frozen.transaction_id)
+        s = self.settings
+        check_at = rules.first_check_at(
+            datetime.now(UTC), prepared.outcome, s.callback_grace_s, s.sweeper_schedule
+        )
+        await store.record_answer(tx, payment_id, prepared, check_at)
+        if prepared.outcome == "refused":
+            return [
+                PaymentFailed.caused_by(
+                    event,
+                    _decision(
+                        frozen,
+                        reason_code="gateway_refused_request",
+                        detail=f"gateway refused: {(prepared.refusal or '')[:500]}",
+                    ),
+                )
+            ]
+        if prepared.outcome == "unknown":
+            UNKNOWN_PAYMENTS.inc()
+            log.warning("payment_unknown", payment_id=payment_id, order_id=frozen.order_id)
+        # Accepted or unknown: the decision comes with a callback or the sweeper's query.
+        await set_order_state(tx, frozen.order_id, "payment_requested", ("funds_frozen",))
+        return []

@@ -1,140 +1,136 @@
-"""Delivers each charge's callback(s) after the configured delay, retrying until delivered."""
+"""The simulator's clock: settles what is due and delivers due callbacks, retrying with
+exponential backoff and jitter (never giving up) until the webhook takes each one.
+
+Everything it works from is in SQLite, so after a restart it resumes where it stopped.
+"""
 
 import asyncio
-from datetime import UTC, datetime
+import random
+import sqlite3
+import time
 
+import aiohttp
 import structlog
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception_type,
-    wait_exponential_jitter,
-)
 
-from contracts.events.gateway import GatewayCallbackReceived
-from workers.gateway_simulator.callbacks import (
-    CallbackSink,
-    callback_body,
-    new_callback_id,
-    received_event,
-)
-from workers.gateway_simulator.models import Charge
+from workers.gateway_simulator import callback_queue, keys
+from workers.gateway_simulator.callback_queue import Callback
+from workers.gateway_simulator.config import SimConfig
+from workers.gateway_simulator.db import transaction
+from workers.gateway_simulator.records import next_due
+from workers.gateway_simulator.sender import send
+from workers.gateway_simulator.settle import settle_due
 
 log = structlog.get_logger()
 
-
-def _log_retry(state: RetryCallState) -> None:
-    exc = state.outcome.exception() if state.outcome else None
-    log.warning(
-        "callback_publish_retry",
-        attempt=state.attempt_number,
-        next_wait_s=round(state.upcoming_sleep, 3),
-        error=repr(exc),
-    )
+MAX_IN_FLIGHT = 32
+IDLE_WAKE_S = 1.0
+PRUNE_EVERY_S = 3600.0
 
 
-class CallbackDispatcher:
-    def __init__(
-        self,
-        secret: str,
-        sink: CallbackSink,
-        delay_ms: int,
-        *,
-        retry_initial_s: float = 0.1,
-        retry_max_s: float = 5.0,
-        flush_timeout_s: float = 30.0,
-    ) -> None:
-        if delay_ms < 0:
-            raise ValueError(f"callback delay must be >= 0 ms, got {delay_ms}")
-        self._secret = secret
-        self._sink = sink
-        self._delay_s = delay_ms / 1000
-        self._retry_initial_s = retry_initial_s
-        self._retry_max_s = retry_max_s
-        self._flush_timeout_s = flush_timeout_s
-        self._tasks: set[asyncio.Task[None]] = set()
+def backoff_s(attempts: int, initial_s: float, max_s: float) -> float:
+    """Exponential, capped, with jitter over the upper half (so retries spread out)."""
+    base: float = min(max_s, initial_s * 2.0 ** min(attempts, 30))
+    return base / 2 + random.uniform(0, base / 2)
+
+
+class Dispatcher:
+    def __init__(self, conn: sqlite3.Connection, cfg: SimConfig) -> None:
+        self.conn, self.cfg = conn, cfg
+        self._wake = asyncio.Event()
+        self._in_flight: dict[int, asyncio.Task[None]] = {}
+        self._last_prune = 0.0
+
+    def poke(self) -> None:
+        self._wake.set()
 
     @property
     def pending(self) -> int:
-        return len(self._tasks)
+        return callback_queue.pending_count(self.conn)
 
-    def schedule(self, charge: Charge) -> None:
-        task = asyncio.create_task(self._run(charge), name=f"callback:{charge.gateway_ref}")
-        # Keep a strong reference: the loop holds tasks weakly, and flush() needs them.
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    async def run(self, session: aiohttp.ClientSession) -> None:
+        resumed = self.pending
+        if resumed:
+            log.info("callbacks_resumed", pending=resumed)
+        try:
+            while True:
+                try:
+                    self._tick(session)
+                except Exception:  # never stop dispatching: log, pause, go on
+                    log.exception("dispatcher_error")
+                    await asyncio.sleep(IDLE_WAKE_S)
+                await self._sleep()
+        finally:
+            for task in self._in_flight.values():
+                task.cancel()  # still pending in the queue: sent after the next start
+            await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
 
-    async def drain(self) -> None:
-        """Wait until every scheduled callback has been delivered (or has given up)."""
-        while self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    async def flush(self) -> None:
-        """On shutdown: deliver what is pending, within flush_timeout_s; log what is not."""
-        if not self._tasks:
+    def _tick(self, session: aiohttp.ClientSession) -> None:
+        now = time.time()
+        if now - self._last_prune > PRUNE_EVERY_S:
+            self._prune(now)
+        settle_due(self.conn, self.cfg, now)
+        room = MAX_IN_FLIGHT - len(self._in_flight)
+        if room <= 0:
             return
-        log.info("callbacks_flushing", pending=len(self._tasks))
-        try:
-            await asyncio.wait_for(self.drain(), self._flush_timeout_s)
-        except TimeoutError:
-            for task in list(self._tasks):
-                task.cancel()  # each task logs itself as undelivered
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        for cb in callback_queue.due(self.conn, now, limit=room + len(self._in_flight)):
+            if cb.seq in self._in_flight or len(self._in_flight) >= MAX_IN_FLIGHT:
+                continue
+            task = asyncio.create_task(self._deliver(session, cb), name=f"callback:{cb.seq}")
+            self._in_flight[cb.seq] = task
+            task.add_done_callback(self._forget)
 
-    async def _run(self, charge: Charge) -> None:
-        raw_body: str | None = None
-        callback_id = new_callback_id()
-        try:
-            await asyncio.sleep(self._delay_s)
-            now = datetime.now(UTC)
-            charge.settle(now)  # the gateway's own view changes before it tells us
-            raw_body = callback_body(charge, callback_id, now)
-            for n in range(charge.outcome.deliveries):
-                if n:
-                    await asyncio.sleep(self._delay_s)
-                event = received_event(self._secret, charge.request.order_id, callback_id, raw_body)
-                await self._deliver(event)
-                log.info(
-                    "callback_sent",
-                    callback_id=callback_id,
-                    gateway_ref=charge.gateway_ref,
-                    payment_id=charge.request.payment_id,
-                    status=charge.outcome.status,
-                    delivery=n + 1,
-                )
-        except asyncio.CancelledError:
-            # Never lose a callback silently: enough detail to re-inject it by hand.
-            log.error(
-                "callback_undelivered",
-                callback_id=callback_id,
-                gateway_ref=charge.gateway_ref,
-                payment_id=charge.request.payment_id,
-                order_id=charge.request.order_id,
-                raw_body=raw_body,
-            )
-            raise
-        except Exception:
-            log.exception(
-                "callback_failed",
-                callback_id=callback_id,
-                gateway_ref=charge.gateway_ref,
-                payment_id=charge.request.payment_id,
-                raw_body=raw_body,
-            )
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        for seq, running in list(self._in_flight.items()):
+            if running is task:
+                del self._in_flight[seq]
+        self._wake.set()
 
-    async def _deliver(self, event: GatewayCallbackReceived) -> None:
-        # The same event (same event_id) is retried, so a send that did land but looked
-        # failed is recognised as a duplicate downstream. No stop: a gateway keeps retrying.
-        retrying = AsyncRetrying(
-            retry=retry_if_exception_type(Exception),
-            wait=wait_exponential_jitter(
-                multiplier=self._retry_initial_s,
-                max=self._retry_max_s,
-                jitter=self._retry_initial_s,
-            ),
-            before_sleep=_log_retry,
-            reraise=True,
-        )
-        async for attempt in retrying:
-            with attempt:
-                await self._sink(event)
+    async def _sleep(self) -> None:
+        busy = list(self._in_flight)
+        if len(busy) >= MAX_IN_FLIGHT:
+            busy = []  # full: wait for a delivery to finish (it wakes us), or a second
+        times = [t for t in (next_due(self.conn), callback_queue.next_due(self.conn, busy)) if t]
+        wait = min([IDLE_WAKE_S, *(t - time.time() for t in times)])
+        if wait > 0 or len(self._in_flight) >= MAX_IN_FLIGHT:
+            try:
+                await asyncio.wait_for(self._wake.wait(), max(wait, 0.0) or IDLE_WAKE_S)
+            except TimeoutError:
+                pass
+        else:
+            await asyncio.sleep(0)  # let deliveries and requests run
+        self._wake.clear()
+
+    def _prune(self, now: float) -> None:
+        self._last_prune = now
+        with transaction(self.conn):
+            gone = keys.prune(self.conn, now - self.cfg.timings.key_retention_h * 3600)
+        if gone:
+            log.info("idempotency_keys_pruned", count=gone)
+
+    async def _deliver(self, session: aiohttp.ClientSession, cb: Callback) -> None:
+        result = await send(session, self.cfg, cb)
+        now = time.time()
+        where = {
+            "callback_id": cb.callback_id,
+            "provider": cb.provider,
+            "kind": cb.kind,
+            "payment_id": cb.payment_id,
+            "reference": cb.reference,
+            "attempt": cb.attempts + 1,
+            "status": result.status,
+        }
+        with transaction(self.conn):
+            if result.verdict == "delivered":
+                callback_queue.delivered(self.conn, cb.seq, now)
+            elif result.verdict == "rejected":
+                callback_queue.rejected(self.conn, cb.seq, f"{result.status}: {result.detail}")
+            else:
+                t = self.cfg.timings
+                wait = backoff_s(cb.attempts, t.retry_initial_ms / 1000, t.retry_max_ms / 1000)
+                callback_queue.retry_at(self.conn, cb.seq, now + wait, result.detail)
+        if result.verdict == "delivered":
+            log.info("callback_delivered", bad_signature=cb.wrong_key, **where)
+        elif result.verdict == "rejected":
+            log.error("callback_rejected", body=result.detail, **where)
+        else:
+            log.warning("callback_retry", error=result.detail, next_wait_s=round(wait, 3), **where)

@@ -4,12 +4,18 @@ Each check is one SQL query that returns the offending rows; a clean database re
 """
 
 import json
+import sys
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
+import aiohttp
 import asyncpg
 
-from infra.settings import Settings
+from infra.settings import Settings, get_settings
+from workers.gateway.port import GatewayRefused, GatewayUnknown
+from workers.gateway.registry import Gateways
+from workers.late_payments import statement_check
 from workers.runtime.db import connect
 
 
@@ -19,6 +25,9 @@ class Check:
     what: str
     count_sql: str  # how many things were checked
     violations_sql: str  # offending rows
+    # Liveness: holds and payments resolved in time. Needs the sweeper running; a test of the
+    # money core alone (no sweeper) checks consistency only.
+    liveness: bool = False
 
 
 CHECKS = [
@@ -190,6 +199,63 @@ CHECKS = [
                        <> r.amount)""",
     ),
     Check(
+        "no_order_charged_twice_without_refund",
+        "every charge but the one a sold payment kept (an extra charge, or any charge of a "
+        "payment or order not sold) has a late refund that did not fail",
+        "SELECT count(*) FROM gateway_charges WHERE status = 'succeeded'",
+        """SELECT g.gateway_ref, g.payment_id, g.amount, r.status AS payment_status,
+                  r.gateway_ref AS kept_ref, o.state AS order_state
+           FROM gateway_charges g JOIN payment_requests r USING (payment_id)
+           LEFT JOIN orders o ON o.order_id = r.order_id
+           WHERE g.status = 'succeeded'
+             AND (g.gateway_ref IS DISTINCT FROM r.gateway_ref
+                  OR r.status NOT IN ('succeeded', 'manual_review')
+                  OR o.state IN ('cancelled', 'rejected'))
+             AND NOT EXISTS (SELECT 1 FROM gateway_refunds f
+                             WHERE f.gateway_ref = g.gateway_ref AND f.status <> 'failed')""",
+    ),
+    Check(
+        "late_payments_posted",
+        "each late payment has one posting of its amount into late_payments_payable, and a "
+        "refunded one exactly one posting back out; no other has one",
+        "SELECT count(*) FROM gateway_refunds WHERE kind = 'late_payment'",
+        """SELECT f.refund_id, f.status, f.amount,
+                  (SELECT coalesce(sum(e.amount), 0) FROM ledger_transactions l
+                     JOIN ledger_entries e USING (ledger_txn_id)
+                    WHERE l.idempotency_key = 'late_payment:' || f.refund_id) AS arrived,
+                  (SELECT coalesce(sum(e.amount), 0) FROM ledger_transactions l
+                     JOIN ledger_entries e USING (ledger_txn_id)
+                    WHERE l.idempotency_key = 'late_payment_refund:' || f.refund_id)
+                    AS returned
+           FROM gateway_refunds f WHERE f.kind = 'late_payment'
+           AND ((SELECT coalesce(sum(e.amount), 0) FROM ledger_transactions l
+                   JOIN ledger_entries e USING (ledger_txn_id)
+                  WHERE l.idempotency_key = 'late_payment:' || f.refund_id) <> f.amount
+             OR (SELECT coalesce(sum(e.amount), 0) FROM ledger_transactions l
+                   JOIN ledger_entries e USING (ledger_txn_id)
+                  WHERE l.idempotency_key = 'late_payment_refund:' || f.refund_id)
+                <> CASE WHEN f.status = 'succeeded' THEN f.amount ELSE 0 END)""",
+    ),
+    Check(
+        "nothing_frozen_past_deadline",
+        "no fund hold is still held past its deadline (plus a grace for the sweeper)",
+        "SELECT count(*) FROM fund_holds WHERE state = 'held'",
+        """SELECT order_id, account_id, amount, expires_at FROM fund_holds
+           WHERE state = 'held'
+             AND expires_at < now() - make_interval(secs => {frozen_grace_s})""",
+        liveness=True,
+    ),
+    Check(
+        "payments_never_stuck",
+        "no payment is still requesting, pending or unknown past the payment window plus "
+        "the whole sweeper schedule",
+        "SELECT count(*) FROM payment_requests",
+        """SELECT payment_id, status, created_at FROM payment_requests
+           WHERE status IN ('requesting', 'pending', 'unknown')
+             AND created_at < now() - make_interval(secs => {stuck_after_s})""",
+        liveness=True,
+    ),
+    Check(
         "one_effect_per_event",
         "each output event was stored once (derived ids) and each inbox row is unique",
         "SELECT count(*) FROM outbox",
@@ -198,14 +264,27 @@ CHECKS = [
 ]
 
 
-async def run_audit(conn: asyncpg.Connection) -> dict[str, Any]:
+def _deadlines(settings: Settings) -> dict[str, float]:
+    """How long things may take before they are a violation (filled into the checks)."""
+    grace = settings.callback_grace_s + 2 * settings.sweeper_interval_s
+    return {
+        "frozen_grace_s": grace,
+        "stuck_after_s": settings.payment_window_s + sum(settings.sweeper_schedule) + grace,
+    }
+
+
+async def run_audit(
+    conn: asyncpg.Connection, settings: Settings | None = None, *, liveness: bool = True
+) -> dict[str, Any]:
     violations: list[dict[str, Any]] = []
     checked: dict[str, int] = {}
+    deadlines = _deadlines(settings or get_settings())
     # One snapshot for every check, so a pipeline still running cannot fake a violation.
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        for check in CHECKS:
+        for check in (c for c in CHECKS if liveness or not c.liveness):
             checked[check.name] = int(await conn.fetchval(check.count_sql) or 0)
-            for row in await conn.fetch(check.violations_sql + " LIMIT 50"):
+            sql = check.violations_sql.format(**deadlines)
+            for row in await conn.fetch(sql + " LIMIT 50"):
                 violations.append(
                     {
                         "check": check.name,
@@ -220,10 +299,35 @@ def _plain(value: Any) -> Any:
     return value if isinstance(value, (int, str, bool, type(None))) else str(value)
 
 
-async def main_audit(settings: Settings, *, as_json: bool) -> int:
+async def gateway_audit(
+    conn: asyncpg.Connection, settings: Settings, day: date, report: dict[str, Any]
+) -> None:
+    """Add the gateway's statement for `day` against our charges to `report`."""
+    async with aiohttp.ClientSession() as http:
+        gateways = Gateways(settings, http)
+        names = sorted({"direct", *settings.routes.values()})
+        lines = await statement_check.statement_lines([gateways.adapter(n) for n in names], day)
+    found = await statement_check.compare(conn, lines)
+    report["checked"]["gateway_charges_have_payments"] = len(lines)
+    report["violations"].extend(found)
+    report["ok"] = not report["violations"]
+
+
+async def main_audit(settings: Settings, *, as_json: bool, gateway_day: date | None = None) -> int:
+    """The DB audit; with `gateway_day`, the gateway's statement for that day too (exits 1
+    with one line when the gateway cannot be asked)."""
     conn = await connect(settings)
     try:
-        report = await run_audit(conn)
+        report = await run_audit(conn, settings)
+        if gateway_day is not None:
+            try:
+                await gateway_audit(conn, settings, gateway_day, report)
+            except (GatewayUnknown, GatewayRefused) as exc:
+                print(
+                    f"audit: gateway statement for {gateway_day} unavailable: {exc}",
+                    file=sys.stderr,
+                )
+                return 1
     finally:
         await conn.close()
     if as_json:

@@ -24,6 +24,18 @@ from infra.settings import Settings
 START_LIMIT_S = 60.0
 # Marks the demo's children: the development gateway secret is expected there (no warning).
 DEMO_ENV = {"PAYFLOW_DEMO": "1"}
+# The demo's clock runs in seconds: unpaid orders are cancelled and silent payments asked
+# about within a demo run. A value the user set wins.
+DEMO_TIMINGS = {
+    "PAYFLOW_PAYMENT_WINDOW_S": "60",
+    "PAYFLOW_CALLBACK_GRACE_S": "5",
+    "PAYFLOW_SWEEPER_SCHEDULE_S": "2,4,8,16",
+    "PAYFLOW_SWEEPER_INTERVAL_S": "1",
+}
+
+
+def demo_env() -> dict[str, str]:
+    return DEMO_ENV | {k: v for k, v in DEMO_TIMINGS.items() if k not in os.environ}
 
 
 @dataclass
@@ -158,10 +170,10 @@ async def ensure_pipeline(settings: Settings, children: Children) -> list[str]:
     started = []
     gateway = f"{settings.gateway_url}/healthz"
     if not check_workers(await who_answers(_metrics_url(settings)), settings, started=False):
-        children.start("workers", "run", "all", env=DEMO_ENV)
+        children.start("workers", "run", "all", env=demo_env())
         started.append("workers")
     if not check_simulator(await who_answers(gateway), settings):
-        children.start("gateway-simulator", "run", "gateway-simulator", env=DEMO_ENV)
+        children.start("gateway-simulator", "run", "gateway-simulator", env=demo_env())
         started.append("gateway-simulator")
     deadline = time.monotonic() + START_LIMIT_S
     while time.monotonic() < deadline:

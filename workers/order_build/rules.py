@@ -1,6 +1,6 @@
 """Pure pricing rules: quantity tiers, coupons, and exact splitting of a discount."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -11,6 +11,16 @@ class Rejection(Exception):
     def __init__(self, code: str, detail: str) -> None:
         super().__init__(f"{code}: {detail}")
         self.code, self.detail = code, detail
+
+
+def check_payment_method(method: str, routes: Mapping[str, str]) -> None:
+    """Only a method some gateway adapter serves (PAYFLOW_GATEWAY_ROUTES) can be paid."""
+    if method not in routes:
+        accepted = ", ".join(sorted(routes))
+        raise Rejection(
+            "unsupported_payment_method",
+            f"payment method {method!r} is not accepted; accepted: {accepted}",
+        )
 
 
 @dataclass(frozen=True)

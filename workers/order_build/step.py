@@ -31,7 +31,7 @@ from contracts.topics import ORDERS_SUBMITTED, Topic
 from infra.settings import get_settings
 from workers.order_build import catalogue, idempotency, store
 from workers.order_build.pricing import Part, PricedOrder, price_order
-from workers.order_build.rules import Rejection
+from workers.order_build.rules import Rejection, check_payment_method
 from workers.participants import coupons, stock
 from workers.runtime.errors import is_transient
 from workers.runtime.stage import Stage
@@ -90,6 +90,11 @@ class OrderBuild(Stage):
             )
         return max(configured, idempotency.MIN_RETENTION_H)
 
+    @functools.cached_property
+    def routes(self) -> dict[str, str]:
+        """Payment method -> gateway adapter: a method not listed is rejected here."""
+        return get_settings().routes
+
     async def handle(
         self, event: Envelope, tx: asyncpg.Connection, prepared: Any
     ) -> Sequence[Envelope]:
@@ -113,6 +118,7 @@ class OrderBuild(Stage):
                     order_id=order.order_id,
                     buyer_id=order.buyer_id,
                     payment_preference=order.payment_preference,
+                    payment_method=order.payment_method,
                     subtotal=Money(amount=priced.subtotal, currency=cur),
                     discount=Money(amount=priced.discount, currency=cur),
                     total=Money(amount=priced.total, currency=cur),
@@ -186,6 +192,7 @@ class OrderBuild(Stage):
 
     async def _build(self, tx: asyncpg.Connection, event: OrderSubmitted) -> PricedOrder:
         order = event.payload
+        check_payment_method(order.payment_method, self.routes)  # before anything is held
         quantities: Counter[str] = Counter()
         for line in order.items:
             quantities[line.sku_id] += line.quantity

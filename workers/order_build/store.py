@@ -102,8 +102,9 @@ async def save_order(
 ) -> None:
     await conn.execute(
         """INSERT INTO orders (order_id, buyer_id, currency, payment_preference, subtotal,
-                               discount, total, request_digest, submitted_event_id, state)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'built')""",
+                               discount, total, request_digest, submitted_event_id, state,
+                               payment_method)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'built', $10)""",
         order.order_id,
         order.buyer_id,
         order.currency,
@@ -113,6 +114,7 @@ async def save_order(
         priced.total,
         sub.order_digest,
         sub.event_id,
+        order.payment_method,
     )
     await conn.executemany(
         """INSERT INTO sub_orders (sub_order_id, order_id, merchant_id, warehouse_id, currency,

@@ -1,13 +1,20 @@
 """Fund holds: the funds participant of TCC (freeze, then confirm or cancel)."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 
 from workers.tcc.barrier import Entry, Phase, enter
 
 BRANCH = "funds"
+# A hold outlives the payment window by this much, so a payment made in time is never
+# refused for an expired hold, and the sweeper has time to cancel an unpaid order itself.
+HOLD_MARGIN_S = 300.0
+
+
+def hold_expires_at(frozen_at: datetime, window_s: float) -> datetime:
+    return frozen_at + timedelta(seconds=window_s + HOLD_MARGIN_S)
 
 
 class InsufficientFunds(Exception):

@@ -5,7 +5,8 @@ is dead-lettered without undoing the others, while a transient error (connection
 undoes the whole batch for a retry. One commit per batch is what keeps fsyncs low.
 `Stage.before_commit` runs last in the same transaction, for work a stage coalesces across
 the batch (e.g. settlement's merchant and fee credits): it commits with the events or not
-at all.
+at all. Whatever the events keep until the transaction ends (a Redis lock held from the
+decision until the commit) is released by the batch scope right after the commit or rollback.
 """
 
 import asyncio
@@ -24,7 +25,7 @@ from workers.runtime.dead_letters import DeadLetter
 from workers.runtime.errors import is_transient
 from workers.runtime.outbox import Message
 from workers.runtime.park import from_record
-from workers.runtime.stage import Stage
+from workers.runtime.stage import Stage, batch_scope
 
 log = structlog.get_logger()
 PREPARE_CONCURRENCY = 32
@@ -70,7 +71,7 @@ async def run_batch(
     already = await inbox.seen(pool, stage.name, (e.event_id for e in events))
     # No connection is held while `prepare` talks to the outside world (gateway calls).
     prepared = await _prepare_all(stage, [e for e in events if e.event_id not in already])
-    async with pool.acquire() as conn:
+    async with batch_scope(), pool.acquire() as conn:
         async with conn.transaction():
             handled: set[uuid.UUID] = set()
             for rec, ev in decoded:

@@ -5,6 +5,14 @@ so every write it guards is also a conditional update in Postgres carrying the f
 token read from the row itself (`... WHERE fence = $read_fence`, setting `fence + 1`): a
 stale holder's write then changes nothing. The token lives in Postgres, not Redis, because
 a Redis counter restarts from zero when Redis does.
+
+Why the fence check must stay inside the database write, even now that the lock is held
+until the commit (`held_for_batch`): the lock's expiry can pass while a batch is slow (a
+long retry, a GC pause, a stalled connection), and Redis can restart empty or fail over
+without our key. Either way a second holder can decide the same payment while the first
+is still in its transaction; only the row lock and the fence compared in the UPDATE
+itself make the second decision a no-op. A check before the write (read fence, compare in
+Python, then write) would leave exactly that gap open.
 """
 
 import secrets
@@ -15,6 +23,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from workers.runtime.errors import TransientError
+from workers.runtime.stage import current_batch
 
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
@@ -53,3 +62,21 @@ async def held(redis: Redis, name: str, ttl_ms: int = 10_000) -> AsyncIterator[L
         yield lock
     finally:
         await release(redis, lock)
+
+
+async def held_for_batch(redis: Redis, name: str, ttl_ms: int = 30_000) -> Lock:
+    """Take the lock until the current batch's transaction has ended (commit or rollback),
+    so no other worker acts on `name` between our decision and its commit. Taken once per
+    batch: a second event of the same batch on the same name shares it. Raises
+    LockNotAcquired (transient: the batch is retried) when another holder has it."""
+    scope = current_batch()
+    key = f"lock:{name}"
+    lock: Lock | None = scope.resources.get(key)
+    if lock is not None:
+        return lock
+    taken = await acquire(redis, name, ttl_ms)
+    if taken is None:
+        raise LockNotAcquired(name)
+    scope.resources[key] = taken
+    scope.on_end(lambda: release(redis, taken))
+    return taken

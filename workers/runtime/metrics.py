@@ -44,3 +44,23 @@ DEPENDENCY_UP = Gauge(
     "1 when the last probe of Kafka, Postgres or Redis answered",
     ["dependency"],
 )
+WEBHOOK_CALLBACKS = Counter(
+    "payflow_webhook_callbacks_total",
+    "Callbacks posted to the webhook, by provider and outcome (accepted, unavailable, or the "
+    "reason code they were refused with)",
+    ["provider", "outcome"],
+)
+UNKNOWN_PAYMENTS = Counter(
+    "payflow_payments_unknown_total",
+    "Payments whose create call got no answer we could trust (left to the sweeper)",
+)
+SWEEPER_CHECKS = Counter(
+    "payflow_sweeper_checks_total",
+    "Status queries the sweeper made, by what they came to (succeeded, failed, pending, "
+    "unknown, never_received, manual_review, ...)",
+    ["result"],
+)
+PAYMENTS_EXPIRED = Counter(
+    "payflow_payments_expired_total",
+    "Orders cancelled because they were not paid within the payment window",
+)

@@ -1,19 +1,25 @@
 """What a stage is to the runtime: the topic it consumes and its business step."""
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any, ClassVar
 
 import asyncpg
+import structlog
 
 from contracts.envelope import Envelope
 from contracts.topics import Topic
+
+log = structlog.get_logger()
 
 
 class Stage(ABC):
     """A business step. `handle` runs inside the runtime's database transaction and returns
     the events that must be published; the runtime owns consuming, the inbox, the outbox,
-    retries, dead letters and commits."""
+    retries, dead letters and commits. What `handle` must keep until the batch's commit (or
+    rollback), such as a lock, it registers with `current_batch().on_end(...)`."""
 
     name: ClassVar[str]
     consumes: ClassVar[Topic]
@@ -37,3 +43,50 @@ class Stage(ABC):
         coalesced balance updates. Not in any event's savepoint, so an error here fails the
         whole batch (retried when transient). Default: nothing."""
         return None
+
+
+class BatchScope:
+    """What a batch's events keep until its transaction has ended (committed or rolled back),
+    such as a Redis lock that must outlive `handle` until the commit. `resources` lets a
+    helper find what an earlier event of the same batch already holds."""
+
+    def __init__(self) -> None:
+        self.resources: dict[str, Any] = {}
+        self._cleanups: list[Callable[[], Awaitable[Any]]] = []
+
+    def on_end(self, cleanup: Callable[[], Awaitable[Any]]) -> None:
+        self._cleanups.append(cleanup)
+
+    async def end(self) -> None:
+        """Every cleanup, latest first. A failing one is logged, never raised: the batch
+        has already committed (or is failing for its own reason)."""
+        while self._cleanups:
+            cleanup = self._cleanups.pop()
+            try:
+                await cleanup()
+            except Exception as exc:
+                log.warning("batch_cleanup_failed", error_class=type(exc).__name__, error=str(exc))
+        self.resources.clear()
+
+
+_current: ContextVar[BatchScope | None] = ContextVar("payflow_batch_scope", default=None)
+
+
+def current_batch() -> BatchScope:
+    """The scope of the batch being handled; only the runtime (or a test) opens one."""
+    scope = _current.get()
+    if scope is None:
+        raise RuntimeError("no batch in progress: open one with batch_scope()")
+    return scope
+
+
+@asynccontextmanager
+async def batch_scope() -> AsyncIterator[BatchScope]:
+    """Open around a batch's transaction; its cleanups run once the transaction is over."""
+    scope = BatchScope()
+    token = _current.set(scope)
+    try:
+        yield scope
+    finally:
+        _current.reset(token)
+        await scope.end()

@@ -36,6 +36,7 @@ from contracts.topics import ORDERS_REFUNDS, PAYMENTS_DECIDED, Topic
 from workers.ledger import accounts, postings
 from workers.order_state import set_order_state
 from workers.participants import coupons, funds, stock
+from workers.runtime.errors import PermanentError
 from workers.runtime.stage import Stage
 from workers.settlement import store
 from workers.settlement.legs import Payout, purchase_legs
@@ -43,6 +44,27 @@ from workers.settlement.refund_step import refund
 from workers.tcc.barrier import Verdict
 
 OPEN = ("built", "funds_frozen", "payment_requested", "paid", "manual_review")
+
+
+async def _verified(tx: asyncpg.Connection, p: PaymentDecisionPayload) -> PaymentDecisionPayload:
+    """The decision as our own records make it: only a payment they say succeeded is
+    confirmed, with the amounts they hold. Anything else (a forged or misrouted event)
+    settles nothing and goes to the dead letters for an operator."""
+    t, why = await store.paid_transaction(tx, p.transaction_id, p.order_id, p.gateway_ref)
+    if t is None:
+        raise PermanentError("unverified_decision", why)
+
+    def m(amount: int) -> Money:
+        return Money(amount=amount, currency=t["currency"])
+
+    return p.model_copy(
+        update={
+            "buyer_id": t["buyer_id"],
+            "total": m(t["total"]),
+            "wallet_part": m(t["wallet_part"]),
+            "gateway_part": m(t["gateway_part"]),
+        }
+    )
 
 
 class Settlement(Stage):
@@ -77,7 +99,7 @@ class Settlement(Stage):
         await postings.flush_deferred(tx)
 
     async def _confirm(self, tx: asyncpg.Connection, event: PaymentSucceeded) -> Sequence[Envelope]:
-        p = event.payload
+        p = await _verified(tx, event.payload)
         try:
             async with tx.transaction():
                 entry, held = await funds.confirm(tx, p.order_id)

@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-import aiohttp
 import asyncpg
 
 from contracts.envelope import Envelope
@@ -28,14 +27,19 @@ from contracts.events.wallet import (
     WithdrawalRequestedPayload,
 )
 from contracts.topics import WALLET_REQUESTS, WALLET_STEPS, Topic
-from workers.gateway_request import client
-from workers.gateway_request.client import GatewayReply
-from workers.gateway_request.store import record_reply
+from workers.gateway.port import (
+    ChargeCreated,
+    Gateway,
+    GatewayRefused,
+    Payout,
+)
+from workers.gateway.registry import Gateways
 from workers.ledger import accounts, postings
 from workers.participants import funds
 from workers.runtime.stage import Stage
 from workers.tcc.barrier import Verdict
-from workers.wallet import payouts, store
+from workers.wallet import gateway_calls as calls
+from workers.wallet import store
 
 HOLD_TTL = timedelta(hours=1)
 OUTCOME_EVENTS = {
@@ -44,6 +48,9 @@ OUTCOME_EVENTS = {
     "manual_review": WalletOperationNeedsReview,
 }
 Request = TopUpGatewayResultPayload | TopUpRequestedPayload | WithdrawalRequestedPayload
+# Top-ups are card charges: the adapter that serves "card" (settings.routes) charges them and
+# pays withdrawals out (payouts are the gateway house's, whichever product).
+WALLET_METHOD = "card"
 
 
 async def _close(
@@ -74,33 +81,27 @@ async def _close(
     ]
 
 
-def top_up_payment_id(operation_id: str) -> str:
-    return f"{operation_id}-p1"
-
-
 class WalletOperations(Stage):
     name: ClassVar[str] = "wallet"
     consumes: ClassVar[Topic] = WALLET_REQUESTS
     also_consumes: ClassVar[tuple[Topic, ...]] = (WALLET_STEPS,)
 
-    def __init__(self, pool: asyncpg.Pool, http: aiohttp.ClientSession, gateway_url: str) -> None:
-        self.pool, self.http, self.gateway_url = pool, http, gateway_url
+    def __init__(self, pool: asyncpg.Pool, gateways: Gateways) -> None:
+        self.pool = pool
+        # Resolved now: a configuration without a card route stops the stage at start, not
+        # each top-up at the gateway.
+        self.gateway: Gateway = gateways.for_method(WALLET_METHOD)
 
-    async def prepare(self, event: Envelope) -> GatewayReply | None:
-        if isinstance(event, TopUpRequested):
-            req = event.payload
-            if await store.record_operation(self.pool, "top_up", req) != "requested":
-                return None
-            payment_id = top_up_payment_id(req.operation_id)
-            key = f"payflow:{payment_id}"
-            body = client.request_body(payment_id, req.operation_id, req.amount)
-            await store.record_top_up_charge(self.pool, payment_id, req, key, body)
-            return await client.create_payment(self.http, self.gateway_url, body, key)
-        if isinstance(event, WithdrawalFrozen):
-            key = payouts.idempotency_key(event.payload.operation_id)
-            body = payouts.request_body(event.payload)
-            await store.record_payout_request(self.pool, event.payload.operation_id, key, body)
-            return await payouts.send_payout(self.http, self.gateway_url, body, key)
+    async def prepare(self, event: Envelope) -> ChargeCreated | Payout | GatewayRefused | None:
+        """The gateway call, outside the transaction. An unknown outcome (GatewayUnknown)
+        is raised: the runtime retries the batch and the same key is sent again."""
+        try:
+            if isinstance(event, TopUpRequested):
+                return await calls.charge_top_up(self.pool, self.gateway, event.payload)
+            if isinstance(event, WithdrawalFrozen):
+                return await calls.pay_out(self.pool, self.gateway, event.payload)
+        except GatewayRefused as refused:
+            return refused  # a definite "no": recorded and closed in the transaction
         return None
 
     async def handle(
@@ -116,14 +117,19 @@ class WalletOperations(Stage):
         return await self._paid_out(tx, event, prepared)
 
     async def _charged(
-        self, tx: asyncpg.Connection, event: TopUpRequested, reply: GatewayReply | None
+        self,
+        tx: asyncpg.Connection,
+        event: TopUpRequested,
+        answer: ChargeCreated | GatewayRefused | None,
     ) -> Sequence[Envelope]:
-        if reply is None:
+        if answer is None:
             return []  # the same operation again: already under way or done
         req = event.payload
-        await record_reply(tx, top_up_payment_id(req.operation_id), reply)
-        if reply.accepted:
+        payment_id = calls.top_up_payment_id(req.operation_id)
+        if isinstance(answer, ChargeCreated):
+            await store.record_top_up_answer(tx, payment_id, answer.exchange, answer.gateway_ref)
             return []  # credited when the gateway's callback confirms
+        await store.record_top_up_answer(tx, payment_id, calls.evidence(answer), None)
         return await _close(
             tx,
             event,
@@ -132,7 +138,7 @@ class WalletOperations(Stage):
             "failed",
             "requested",
             "gateway_refused_request",
-            f"gateway answered {reply.status}",
+            f"gateway answered {answer.status} {answer.code}: {answer.detail}"[:500],
         )
 
     async def _top_up_result(
@@ -192,15 +198,24 @@ class WalletOperations(Stage):
         return [WithdrawalFrozen.caused_by(event, w)]
 
     async def _paid_out(
-        self, tx: asyncpg.Connection, event: WithdrawalFrozen, reply: GatewayReply
+        self, tx: asyncpg.Connection, event: WithdrawalFrozen, answer: Payout | GatewayRefused
     ) -> Sequence[Envelope]:
         w: WithdrawalRequestedPayload = event.payload
-        await store.record_payout_reply(tx, w.operation_id, reply.status, reply.body)
-        if not payouts.paid(reply):
+        exchange = answer.exchange if isinstance(answer, Payout) else calls.evidence(answer)
+        await store.record_payout_reply(tx, w.operation_id, exchange)
+        if isinstance(answer, GatewayRefused) or not answer.paid:
             if (await funds.cancel(tx, w.operation_id)).verdict is Verdict.DUPLICATE:
                 return []
+            why = answer.reason if isinstance(answer, Payout) else str(answer)
             return await _close(
-                tx, event, "withdrawal", w, "failed", "frozen", "payout_declined", reply.body[:500]
+                tx,
+                event,
+                "withdrawal",
+                w,
+                "failed",
+                "frozen",
+                "payout_declined",
+                (why or "declined")[:500],
             )
         try:
             async with tx.transaction():

@@ -5,6 +5,7 @@ import hashlib
 import asyncpg
 
 from contracts.events.wallet import TopUpRequestedPayload, WithdrawalRequestedPayload
+from workers.gateway.port import Exchange
 from workers.runtime.errors import PermanentError
 
 Request = TopUpRequestedPayload | WithdrawalRequestedPayload
@@ -66,19 +67,46 @@ async def move(
 
 
 async def record_top_up_charge(
-    pool: asyncpg.Pool, payment_id: str, request: TopUpRequestedPayload, key: str, body: str
+    pool: asyncpg.Pool,
+    payment_id: str,
+    request: TopUpRequestedPayload,
+    key: str,
+    body: str,
+    adapter: str,
 ) -> None:
-    # Recorded before the call, so the gateway's callback always finds it.
+    # Recorded before the call, so the gateway's callback always finds it; `adapter` says
+    # which gateway to ask about it later.
     await pool.execute(
         """INSERT INTO payment_requests (payment_id, wallet_operation_id, attempt,
-               idempotency_key, currency, amount, status, request_body)
-           VALUES ($1, $2, 1, $3, $4, $5, 'requesting', $6) ON CONFLICT DO NOTHING""",
+               idempotency_key, currency, amount, status, request_body, adapter)
+           VALUES ($1, $2, 1, $3, $4, $5, 'requesting', $6, $7) ON CONFLICT DO NOTHING""",
         payment_id,
         request.operation_id,
         key,
         request.amount.currency,
         request.amount.amount,
         body,
+        adapter,
+    )
+
+
+async def record_top_up_answer(
+    conn: asyncpg.Connection, payment_id: str, exchange: Exchange, gateway_ref: str | None
+) -> None:
+    """The gateway's answer: accepted (with its reference, pending its callback) or refused.
+    A callback that got here first has already moved the status on; it stays."""
+    await conn.execute(
+        """UPDATE payment_requests SET request_body = $2, response_status = $3,
+               response_body = $4, gateway_ref = coalesce(gateway_ref, $5),
+               status = CASE WHEN status = 'requesting' THEN $6 ELSE status END,
+               updated_at = now()
+           WHERE payment_id = $1""",
+        payment_id,
+        exchange.request,
+        exchange.status,
+        exchange.response,
+        gateway_ref,
+        "pending" if gateway_ref is not None else "failed",
     )
 
 
@@ -93,12 +121,14 @@ async def record_payout_request(pool: asyncpg.Pool, operation_id: str, key: str,
 
 
 async def record_payout_reply(
-    conn: asyncpg.Connection, operation_id: str, status: int, body: str
+    conn: asyncpg.Connection, operation_id: str, exchange: Exchange
 ) -> None:
     await conn.execute(
-        """UPDATE payouts SET response_status = $2, response_body = $3, updated_at = now()
+        """UPDATE payouts SET request_body = $2, response_status = $3, response_body = $4,
+               updated_at = now()
            WHERE operation_id = $1""",
         operation_id,
-        status,
-        body,
+        exchange.request,
+        exchange.status,
+        exchange.response,
     )

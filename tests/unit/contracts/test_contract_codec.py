@@ -267,7 +267,12 @@ def test_docs_examples_are_valid() -> None:
         assert decode(SUBMITTED, block.encode()).event_type == doc["event_type"]
     body, signature = re.findall(r"```text\n(.*?)\n```", text, flags=re.S)[:2]
     assert EXAMPLE_SECRET in text
-    assert sign(EXAMPLE_SECRET, body) == signature
     callback = EXAMPLES["gateway.callback_received"]["payload"]
+    timestamp, key_id = callback["timestamp"], callback["key_id"]
+    assert str(timestamp) in text  # the docs say what was signed: "<timestamp>.<body>"
+    assert sign(EXAMPLE_SECRET, timestamp, body) == signature
     assert (callback["raw_body"], callback["signature"]) == (body, signature)
-    assert verify(EXAMPLE_SECRET, body, signature)
+    refusal = verify(
+        {key_id: EXAMPLE_SECRET}, key_id, timestamp, body, signature, now=timestamp, tolerance_s=0
+    )
+    assert refusal is None

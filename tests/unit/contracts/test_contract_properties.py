@@ -86,7 +86,7 @@ submitted_payloads = st.builds(
     submitted_payloads,
     st.uuids(),
     aware_datetimes,
-    st.text(min_size=1, max_size=200),
+    st.text(st.characters(blacklist_characters="\x00"), min_size=1, max_size=200),
     st.none() | st.uuids(),
 )
 def test_order_submitted_round_trips(
@@ -131,45 +131,59 @@ def test_derived_event_id_differs_per_output_of_one_cause() -> None:
     assert len({derived_event_id(cause, t) for t in tags}) == len(tags)
 
 
+TS = 1_800_000_000
+
+
+def _verifies(secret: str, body: str, signature: str) -> bool:
+    keys = {"k1": secret}
+    return verify(keys, "k1", TS, body, signature, now=TS, tolerance_s=300) is None
+
+
 @given(st.text(min_size=1), st.text())
 def test_signature_verifies(secret: str, body: str) -> None:
-    signature = sign(secret, body)
+    signature = sign(secret, TS, body)
     assert len(signature) == 64 and signature == signature.lower()
-    assert verify(secret, body, signature)
+    assert _verifies(secret, body, signature)
 
 
 @given(st.text(min_size=1), st.text(min_size=1), st.data())
 def test_any_one_character_change_to_the_body_fails(
     secret: str, body: str, data: st.DataObject
 ) -> None:
-    signature = sign(secret, body)
+    signature = sign(secret, TS, body)
     i = data.draw(st.integers(0, len(body) - 1))
     char = data.draw(st.characters(codec="utf-8").filter(lambda c: c != body[i]))
-    assert not verify(secret, body[:i] + char + body[i + 1 :], signature)
+    assert not _verifies(secret, body[:i] + char + body[i + 1 :], signature)
 
 
 @given(st.text(min_size=1), st.text(), st.data())
 def test_any_one_character_change_to_the_signature_fails(
     secret: str, body: str, data: st.DataObject
 ) -> None:
-    signature = sign(secret, body)
+    signature = sign(secret, TS, body)
     i = data.draw(st.integers(0, len(signature) - 1))
     # verify() accepts upper-case hex (same number), so a change of case only is not a change.
     char = data.draw(st.characters(codec="utf-8").filter(lambda c: c.lower() != signature[i]))
-    assert not verify(secret, body, signature[:i] + char + signature[i + 1 :])
+    assert not _verifies(secret, body, signature[:i] + char + signature[i + 1 :])
 
 
 @given(st.text(min_size=1), st.text())
 def test_truncated_or_extended_signatures_fail(secret: str, body: str) -> None:
-    signature = sign(secret, body)
-    assert not verify(secret, body, signature[:-1])
-    assert not verify(secret, body, signature + "0")
-    assert not verify(secret, body, "")
+    signature = sign(secret, TS, body)
+    assert not _verifies(secret, body, signature[:-1])
+    assert not _verifies(secret, body, signature + "0")
+    assert not _verifies(secret, body, "")
+
+
+@given(st.text(min_size=1), st.text(), st.integers(0, 2**40))
+def test_the_timestamp_is_signed(secret: str, body: str, other: int) -> None:
+    assume(other != TS)
+    assert not _verifies(secret, body, sign(secret, other, body))
 
 
 def test_upper_case_hex_signature_is_the_same_signature() -> None:
-    assert verify("s", "body", sign("s", "body").upper())
+    assert _verifies("s", "body", sign("s", TS, "body").upper())
 
 
 def test_wrong_secret_fails() -> None:
-    assert not verify("other", "body", sign("secret", "body"))
+    assert not _verifies("other", "body", sign("secret", TS, "body"))

@@ -1,36 +1,18 @@
-"""The outcome rules: chosen by the amount's minor units modulo 100."""
+"""Amount rules and the gateway fee."""
 
-import pytest
-
-from workers.gateway_simulator.rules import Outcome, decide
+from workers.gateway_simulator.rules import Outcome, charge_fee, decide, payout_declined
 
 
-@pytest.mark.parametrize("amount", [13, 113, 2_013, 10**15 - 87])
-def test_13_is_declined(amount: int) -> None:
-    assert decide(amount) == Outcome("failed", failure_reason="card_declined")
+def test_amount_rules_by_cents() -> None:
+    assert decide(1_013) == Outcome("failed", failure_reason="card_declined")
+    assert decide(1_042) == Outcome("succeeded", deliveries=2)
+    assert decide(1_099) == Outcome("succeeded", reported_delta=1)
+    assert decide(1_000) == Outcome("succeeded")
+    assert payout_declined(513) and not payout_declined(500)
 
 
-@pytest.mark.parametrize("amount", [42, 142, 99_942])
-def test_42_is_delivered_twice(amount: int) -> None:
-    outcome = decide(amount)
-    assert outcome.status == "succeeded"
-    assert outcome.deliveries == 2
-    assert outcome.reported_delta == 0
-
-
-@pytest.mark.parametrize("amount", [99, 199, 10**15 - 1])
-def test_99_over_reports_by_one(amount: int) -> None:
-    outcome = decide(amount)
-    assert outcome.status == "succeeded"
-    assert outcome.reported_delta == 1
-    assert outcome.deliveries == 1
-
-
-def test_every_other_remainder_simply_succeeds() -> None:
-    for cents in set(range(100)) - {13, 42, 99}:
-        for amount in (cents, 100 + cents, 12_300 + cents):
-            assert decide(amount) == Outcome("succeeded"), amount
-
-
-def test_rules_are_deterministic() -> None:
-    assert all(decide(a) == decide(a) for a in range(1_000))
+def test_fee_is_29_per_mille_plus_30_capped_at_the_amount() -> None:
+    assert charge_fee(1_000) == 59
+    assert charge_fee(10_000) == 320
+    assert charge_fee(20) == 20  # never more than the charge
+    assert charge_fee(31) == 30

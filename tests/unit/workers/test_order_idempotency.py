@@ -236,3 +236,25 @@ def test_a_new_order_id_is_built_at_most_once_per_key(
         expected = Verdict.KEY_CONFLICT
     assert judged.verdict is expected
     assert judged.earlier.event_id == first.event_id
+
+
+def test_digests_are_unchanged_by_the_default_payment_method() -> None:
+    """Keys stored before payment_method existed still match the same order (the digest of a
+    payload without the field is what was stored then)."""
+    import hashlib
+
+    from contracts.events.orders import OrderLine, OrderSubmittedPayload
+    from workers.order_build.idempotency import request_digest
+
+    order = OrderSubmittedPayload(
+        order_id="o-1", buyer_id="b-1", currency="EUR", items=[OrderLine(sku_id="s", quantity=1)]
+    )
+    before = order.model_dump(exclude={"order_id", "payment_method"})
+    old = hashlib.sha256(
+        OrderSubmittedPayload.model_validate(before | {"order_id": "x"})
+        .model_dump_json(exclude={"order_id", "payment_method"})
+        .encode()
+    ).hexdigest()
+    assert request_digest(order) == old
+    qr = order.model_copy(update={"payment_method": "qr"})
+    assert request_digest(qr) != old

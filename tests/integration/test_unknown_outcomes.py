@@ -1,0 +1,220 @@
+"""Unknown gateway outcomes never block a partition, and the sweeper resolves them: the real
+simulator over HTTP (with fault modes), the webhook, every money stage and the sweeper in
+this process, real Kafka and Postgres."""
+
+import asyncio
+import json
+import tempfile
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import murmur2
+from redis.asyncio import Redis
+
+from contracts.events.orders import OrderSubmitted
+from infra.settings import Settings
+from tests.integration.test_gateway_adapters import _up
+from tests.support.pipeline import (
+    assert_audit_clean,
+    balances,
+    eventually,
+    fund_wallet,
+    order_state,
+    order_submitted,
+    publish,
+    seed_catalogue,
+    simulator,
+)
+from workers.callback_handling.step import CallbackHandling
+from workers.fund_freeze.step import FundFreeze
+from workers.gateway.registry import Gateways
+from workers.gateway_request.step import GatewayRequest
+from workers.order_build.step import OrderBuild
+from workers.runtime.consumer import StageRunner
+from workers.runtime.health import Health
+from workers.settlement.step import Settlement
+from workers.sweeper.serve import serve as sweeper
+from workers.webhook.serve import serve as webhook
+
+pytestmark = pytest.mark.integration
+
+# Small settings: a few seconds for everything the sweeper waits on.
+FAST: dict[str, Any] = {
+    "gateway_timeout_s": 1.0,
+    "gateway_attempts": 2,
+    "sweeper_schedule_s": "0.5,1,2",
+    "sweeper_interval_s": 0.3,
+    "callback_grace_s": 3.0,
+    "payment_window_s": 600,
+}
+
+
+def uid(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def partition_of(key: str, partitions: int) -> int:
+    return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
+def with_method(order: OrderSubmitted, method: str) -> OrderSubmitted:
+    payload = order.payload.model_copy(update={"payment_method": method})
+    return order.model_copy(update={"payload": payload})
+
+
+@asynccontextmanager
+async def pipeline(
+    services: Settings,
+    pool: asyncpg.Pool,
+    producer: AIOKafkaProducer,
+    sim_env: dict[str, str] | None,
+    sweeping: bool = True,
+    without: tuple[str, ...] = (),
+    **overrides: Any,
+) -> AsyncIterator[Settings]:
+    """The simulator (None: no gateway at all), webhook, stages (but those `without`) and
+    sweeper, until the end."""
+    settings = services.model_copy(update={**FAST, **overrides})
+    stop = asyncio.Event()
+    async with AsyncExitStack() as stack:
+        if sim_env is not None:
+            db = stack.enter_context(tempfile.TemporaryDirectory())
+            env = {"PAYFLOW_SIM_DB": f"{db}/sim.sqlite3", **sim_env}
+            await stack.enter_async_context(simulator(settings, env))
+            await eventually(lambda: _up(settings), 30, "simulator answering")
+        http = await stack.enter_async_context(aiohttp.ClientSession())
+        redis = Redis.from_url(settings.redis_url)
+        stack.push_async_callback(redis.aclose)
+        stages = [
+            OrderBuild(),
+            FundFreeze(),
+            GatewayRequest(pool, Gateways(settings, http), settings),
+            CallbackHandling(redis, settings.signing_keys, settings.callback_tolerance_s),
+            Settlement(),
+        ]
+        tasks = [
+            asyncio.create_task(StageRunner(s, settings, pool, producer, Health(s.name)).run(stop))
+            for s in stages
+            if s.name not in without
+        ]
+        tasks.append(asyncio.create_task(webhook(settings, stop)))
+        if sweeping:
+            tasks.append(asyncio.create_task(sweeper(settings, stop)))
+        try:
+            yield settings
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks)
+
+
+async def payment(pool: asyncpg.Pool, order_id: str) -> asyncpg.Record:
+    row: asyncpg.Record = await pool.fetchrow(
+        "SELECT * FROM payment_requests WHERE order_id = $1", order_id
+    )
+    return row
+
+
+async def reaches(pool: asyncpg.Pool, order_id: str, state: str, timeout_s: float = 60) -> None:
+    async def check() -> bool:
+        return await order_state(pool, order_id) == state
+
+    await eventually(check, timeout_s, f"order {order_id} {state}")
+
+
+async def test_timeout_after_charge_is_unknown_the_partition_moves_and_the_sweeper_settles(
+    services: Settings, pool: asyncpg.Pool, producer: AIOKafkaProducer
+) -> None:
+    await seed_catalogue(pool)
+    buyer = uid("buyer-unknown")
+    await fund_wallet(pool, buyer, 100_000, f"unknown:{buyer}")
+    first = order_submitted(uid("ord-hang"), buyer, {"sku-tee": 1}, "gateway_only")
+    parts = services.topic_partitions
+    # A later order on the same partition, paid from the wallet: it must not wait.
+    later_id = next(
+        i
+        for i in (uid("ord-after") for _ in range(1000))
+        if partition_of(i, parts) == partition_of(first.correlation_id, parts)
+    )
+    later = order_submitted(later_id, buyer, {"sku-cap": 1}, "wallet_only")
+    # The charge is made but its answer withheld longer than this test waits: a stage that
+    # waited for the answer would hold the partition and the later order with it.
+    env = {"PAYFLOW_SIM_FAULTS": "timeout_after_charge=1", "PAYFLOW_SIM_HANG_MS": "120000"}
+    # The callback is what the simulator sends once the charge settles; losing it here
+    # leaves the sweeper to find the truth by asking.
+    env["PAYFLOW_SIM_FAULTS"] += ",lost_callback=1"
+    async with pipeline(services, pool, producer, env):
+        await publish(producer, first)
+        await publish(producer, later)
+        await reaches(pool, later_id, "settled")
+        await reaches(pool, first.correlation_id, "settled")
+    row = await payment(pool, first.correlation_id)
+    assert row["adapter"] == "direct"
+    assert row["idempotency_key"] == f"payflow:{row['payment_id']}"
+    assert row["status"] == "succeeded" and row["gateway_ref"]
+    # Both create attempts went unanswered (kept as evidence), then the sweeper asked.
+    evidence = json.loads(row["evidence"])
+    unanswered = [e for e in evidence[:2] if "outcome unknown" in str(e.get("note"))]
+    assert len(unanswered) == 2 and all(e["request"].startswith("POST") for e in unanswered)
+    assert evidence[2]["result"] == "succeeded" and row["checks"] == 1
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM gateway_charges WHERE payment_id = $1", row["payment_id"]
+        )
+        == 1
+    )
+    await assert_audit_clean(pool)
+
+
+async def test_error_before_charge_is_failed_by_the_sweeper_and_the_order_cancelled(
+    services: Settings, pool: asyncpg.Pool, producer: AIOKafkaProducer
+) -> None:
+    await seed_catalogue(pool)
+    buyer = uid("buyer-503")
+    await fund_wallet(pool, buyer, 500, f"503:{buyer}")  # 5.00 of 15.00 from the wallet
+    order = order_submitted(uid("ord-503"), buyer, {"sku-tee": 1}, "wallet_first")
+    wallet = f"buyer:{buyer}:wallet:EUR"
+    before = await balances(pool, wallet)
+    assert before == (500, 500, 0)
+    async with pipeline(services, pool, producer, {"PAYFLOW_SIM_FAULTS": "error_before_charge=1"}):
+        await publish(producer, order)
+        await reaches(pool, order.correlation_id, "cancelled")
+    row = await payment(pool, order.correlation_id)
+    assert row["status"] == "failed"
+    assert "503" in row["evidence"]
+    reason = await pool.fetchval(
+        "SELECT state_reason FROM orders WHERE order_id = $1", order.correlation_id
+    )
+    assert reason == "gateway_never_received"
+    assert await balances(pool, wallet) == before  # the hold was released
+    await assert_audit_clean(pool)
+
+
+async def test_still_unknown_after_the_last_check_goes_to_manual_review(
+    services: Settings, pool: asyncpg.Pool, producer: AIOKafkaProducer
+) -> None:
+    await seed_catalogue(pool)
+    buyer = uid("buyer-down")
+    order = order_submitted(uid("ord-down"), buyer, {"sku-tee": 1}, "gateway_only")
+    # No gateway listens at all: every create and every query goes unanswered.
+    async with pipeline(services, pool, producer, None):
+        await publish(producer, order)
+        await reaches(pool, order.correlation_id, "manual_review")
+        tx_state = "manual_review"
+
+        async def transaction_in_review() -> bool:
+            found = await pool.fetchval(
+                "SELECT status FROM transactions WHERE order_id = $1", order.correlation_id
+            )
+            return bool(found == tx_state)
+
+        await eventually(transaction_in_review, 30, "settlement marks the transaction")
+    row = await payment(pool, order.correlation_id)
+    assert row["status"] == "manual_review"
+    assert row["checks"] == 3
+    assert "outcome unknown" in row["evidence"]

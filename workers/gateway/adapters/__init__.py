@@ -1,0 +1,1 @@
+"""One adapter per gateway API shape, each implementing `workers.gateway.port.Gateway`."""

@@ -1,0 +1,185 @@
+"""The records of late money: charges we know of, late refunds, and their ledger postings.
+
+Money that arrives for nothing we sold is owed back to the buyer: the posting moves it from
+the gateway's clearing account to the platform's `late_payments_payable` liability; the
+refund's success moves it back out. One posting each, keyed by the refund id.
+"""
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from workers.ledger import accounts, postings
+from workers.ledger.postings import Leg
+
+PAYABLE = "late_payments_payable"
+
+
+@dataclass(frozen=True)
+class LateRefund:
+    refund_id: str
+    kind: str
+    payment_id: str
+    gateway_ref: str
+    adapter: str
+    amount: int
+    currency: str
+    reason: str
+    status: str
+    attempts: int
+    order_id: str | None
+    wallet_operation_id: str | None
+
+
+def late_refund_id(gateway_ref: str) -> str:
+    return f"late:{gateway_ref}"
+
+
+async def charge_seen(conn: asyncpg.Connection, gateway_ref: str) -> bool:
+    """Whether this charge was recorded as a success before (a repeated answer)."""
+    found = await conn.fetchval(
+        "SELECT 1 FROM gateway_charges WHERE gateway_ref = $1 AND status = 'succeeded'",
+        gateway_ref,
+    )
+    return found is not None
+
+
+async def record_charge(
+    conn: asyncpg.Connection,
+    *,
+    payment_id: str,
+    gateway_ref: str,
+    amount: int,
+    currency: str,
+    status: str,
+    source: str,
+) -> None:
+    """Every charge learned, first success included; a success is never overwritten."""
+    await conn.execute(
+        """INSERT INTO gateway_charges (gateway_ref, payment_id, amount, currency, status,
+                                        source)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (gateway_ref) DO UPDATE SET status = 'succeeded', updated_at = now()
+           WHERE excluded.status = 'succeeded' AND gateway_charges.status <> 'succeeded'""",
+        gateway_ref,
+        payment_id,
+        amount,
+        currency,
+        status,
+        source,
+    )
+
+
+async def open_late_refund(
+    conn: asyncpg.Connection,
+    *,
+    payment_id: str,
+    gateway_ref: str,
+    adapter: str,
+    amount: int,
+    currency: str,
+    reason: str,
+    status: str,
+    evidence: dict[str, Any],
+) -> bool:
+    """Create the late refund of one charge (once per gateway_ref); False if it existed."""
+    created = await conn.fetchval(
+        """INSERT INTO gateway_refunds (refund_id, kind, payment_id, gateway_ref, adapter,
+                                        amount, currency, reason, status, evidence)
+           VALUES ($1, 'late_payment', $2, $3, $4, $5, $6, $7, $8, jsonb_build_array($9::jsonb))
+           ON CONFLICT DO NOTHING RETURNING 1""",
+        late_refund_id(gateway_ref),
+        payment_id,
+        gateway_ref,
+        adapter,
+        amount,
+        currency,
+        reason,
+        status,
+        json.dumps(evidence),
+    )
+    return created is not None
+
+
+async def post_money_arrived(
+    conn: asyncpg.Connection, refund_id: str, order_id: str | None, amount: int, currency: str
+) -> None:
+    clearing = await accounts.ensure(conn, accounts.external("gateway_clearing", currency))
+    payable = await accounts.ensure(conn, accounts.platform(PAYABLE, currency))
+    await postings.post(
+        conn,
+        kind="late_payment",
+        order_id=order_id,
+        idempotency_key=f"late_payment:{refund_id}",
+        currency=currency,
+        legs=[Leg(clearing, payable, amount, "late_payment:arrived")],
+    )
+
+
+async def post_money_returned(
+    conn: asyncpg.Connection, refund_id: str, order_id: str | None, amount: int, currency: str
+) -> None:
+    clearing = await accounts.ensure(conn, accounts.external("gateway_clearing", currency))
+    payable = await accounts.ensure(conn, accounts.platform(PAYABLE, currency))
+    await postings.post(
+        conn,
+        kind="late_payment_refund",
+        order_id=order_id,
+        idempotency_key=f"late_payment_refund:{refund_id}",
+        currency=currency,
+        legs=[Leg(payable, clearing, amount, "late_payment:refunded")],
+    )
+
+
+_SELECT = """SELECT g.refund_id, g.kind, g.payment_id, g.gateway_ref, g.adapter, g.amount,
+                    g.currency, g.reason, g.status, g.attempts, r.order_id,
+                    r.wallet_operation_id
+             FROM gateway_refunds g JOIN payment_requests r USING (payment_id)"""
+
+
+async def lock_refund(conn: asyncpg.Connection, refund_id: str) -> LateRefund | None:
+    row = await conn.fetchrow(_SELECT + " WHERE g.refund_id = $1 FOR UPDATE OF g", refund_id)
+    return LateRefund(**dict(row)) if row else None
+
+
+async def claim_due(
+    conn: asyncpg.Connection, statuses: tuple[str, ...], limit: int
+) -> list[LateRefund]:
+    """Refunds in `statuses` whose next try is due, locked; a row another sweeper holds is
+    skipped, so two replicas never send the same refund at once."""
+    rows = await conn.fetch(
+        _SELECT
+        + """ WHERE g.status = ANY($1::text[]) AND g.next_try_at <= now()
+                      ORDER BY g.next_try_at LIMIT $2 FOR UPDATE OF g SKIP LOCKED""",
+        list(statuses),
+        limit,
+    )
+    return [LateRefund(**dict(row)) for row in rows]
+
+
+async def set_refund(
+    conn: asyncpg.Connection,
+    refund_id: str,
+    status: str,
+    evidence: dict[str, Any],
+    *,
+    next_try_in_s: float = 0.0,
+    refund_ref: str | None = None,
+    tried: bool = False,
+) -> None:
+    """Move a refund and append what we saw to its evidence."""
+    await conn.execute(
+        """UPDATE gateway_refunds SET status = $2, evidence = evidence || jsonb_build_array($3::jsonb),
+               next_try_at = now() + make_interval(secs => $4),
+               refund_ref = coalesce($5, refund_ref),
+               attempts = attempts + CASE WHEN $6 THEN 1 ELSE 0 END, updated_at = now()
+           WHERE refund_id = $1""",
+        refund_id,
+        status,
+        json.dumps(evidence),
+        next_try_in_s,
+        refund_ref,
+        tried,
+    )

@@ -1,0 +1,70 @@
+"""The wallet's calls through the gateway port, each recorded before it is sent: a top-up's
+charge and a withdrawal's payout. Keys are derived from our ids, so a retry after an unknown
+outcome (GatewayUnknown, raised to the runtime) never charges or pays twice."""
+
+import json
+
+import asyncpg
+
+from contracts.events.wallet import TopUpRequestedPayload, WithdrawalRequestedPayload
+from workers.gateway.port import (
+    ChargeCreated,
+    ChargeRequest,
+    Exchange,
+    Gateway,
+    GatewayRefused,
+    Payout,
+    PayoutRequest,
+)
+from workers.wallet import store
+
+
+def top_up_payment_id(operation_id: str) -> str:
+    return f"{operation_id}-p1"
+
+
+def payout_key(operation_id: str) -> str:
+    # Kept as first shipped (not the document's payflow:payout:<id>): a withdrawal in flight
+    # across an upgrade must reach the gateway with the key it was first sent with.
+    return f"payflow-payout:{operation_id}"
+
+
+async def charge_top_up(
+    pool: asyncpg.Pool, gateway: Gateway, req: TopUpRequestedPayload
+) -> ChargeCreated | None:
+    """None when the operation is already past `requested` (a redelivery)."""
+    if await store.record_operation(pool, "top_up", req) != "requested":
+        return None
+    payment_id = top_up_payment_id(req.operation_id)
+    charge = ChargeRequest(
+        payment_id=payment_id,
+        order_id=req.operation_id,
+        amount=req.amount,
+        idempotency_key=f"payflow:{payment_id}",
+    )
+    # What we ask for; the exchange itself replaces it once the gateway answered.
+    asked = {"payment_id": payment_id, "order_id": req.operation_id, **req.amount.model_dump()}
+    await store.record_top_up_charge(
+        pool, payment_id, req, charge.idempotency_key, json.dumps(asked), gateway.name
+    )
+    return await gateway.create_payment(charge)
+
+
+async def pay_out(pool: asyncpg.Pool, gateway: Gateway, w: WithdrawalRequestedPayload) -> Payout:
+    req = PayoutRequest(
+        payout_id=w.operation_id,
+        amount=w.amount,
+        destination=w.destination,
+        idempotency_key=payout_key(w.operation_id),
+    )
+    asked = {
+        "payout_id": req.payout_id,
+        "amount": req.amount.model_dump(),
+        "destination": req.destination,
+    }
+    await store.record_payout_request(pool, req.payout_id, req.idempotency_key, json.dumps(asked))
+    return await gateway.payout(req)
+
+
+def evidence(refused: GatewayRefused) -> Exchange:
+    return refused.exchange or Exchange(request="", status=refused.status, response=str(refused))
