@@ -12,13 +12,13 @@ import pytest
 import pytest_asyncio
 
 from infra.settings import Settings
-from tests.integration.test_gateway_adapters import gateway
 from tests.integration.test_late_payments import (
     _apply,
     _charged_at_the_gateway,
     _paid,
     _payment,
 )
+from tests.support.gateway_edge import gateway
 from tests.support.services import scratch_database
 from workers.ops.audit import gateway_audit, main_audit, run_audit
 

@@ -9,7 +9,7 @@ from aiokafka import AIOKafkaProducer
 from contracts.events.payments import PaymentDecisionPayload, PaymentSucceeded
 from contracts.money import Money
 from infra.settings import Settings
-from tests.integration.test_unknown_outcomes import payment, pipeline, reaches, uid
+from tests.support.gateway_edge import payment, pipeline, reaches, uid
 from tests.support.pipeline import (
     assert_audit_clean,
     balances,

@@ -4,8 +4,7 @@ create, query, void, refund, payout and the statement through `direct` (/v1) and
 never a second charge; a 4xx is a refusal with the gateway's reason."""
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +14,8 @@ from pydantic import SecretStr
 
 from contracts.money import Money
 from infra.settings import Settings
-from tests.support.pipeline import eventually, simulator
+from tests.support.gateway_edge import gateway
+from tests.support.pipeline import eventually
 from workers.gateway.port import (
     Charge,
     ChargeRequest,
@@ -42,25 +42,6 @@ def _id(prefix: str) -> str:
 
 def _charge(payment_id: str, amount: int = 1_000) -> ChargeRequest:
     return ChargeRequest(payment_id, f"ord-{payment_id}", _eur(amount), f"payflow:{payment_id}")
-
-
-async def _up(settings: Settings) -> bool:
-    try:
-        async with (
-            aiohttp.ClientSession() as s,
-            s.get(f"{settings.gateway_url}/healthz", timeout=aiohttp.ClientTimeout(1)) as r,
-        ):
-            return r.status == 200
-    except (aiohttp.ClientError, TimeoutError):
-        return False
-
-
-@asynccontextmanager
-async def gateway(settings: Settings, env: dict[str, str]) -> AsyncIterator[Gateways]:
-    """The simulator as a process, and the registry our stages use, pointed at it."""
-    async with simulator(settings, env), aiohttp.ClientSession() as http:
-        await eventually(lambda: _up(settings), 30, "simulator answering /healthz")
-        yield Gateways(settings, http)
 
 
 async def _settled(adapter: Gateway, payment_id: str, status: str) -> Charge:

@@ -8,7 +8,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from infra.settings import Settings
-from tests.integration.test_unknown_outcomes import (
+from tests.support.gateway_edge import (
     payment,
     pipeline,
     reaches,

@@ -9,7 +9,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from infra.settings import Settings
-from tests.integration.test_unknown_outcomes import payment, pipeline, reaches, uid
+from tests.support.gateway_edge import payment, pipeline, reaches, uid
 from tests.support.pipeline import assert_audit_clean, order_submitted, publish, seed_catalogue
 from workers.sweeper.serve import serve as sweeper
 

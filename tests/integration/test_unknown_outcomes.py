@@ -2,129 +2,25 @@
 simulator over HTTP (with fault modes), the webhook, every money stage and the sweeper in
 this process, real Kafka and Postgres."""
 
-import asyncio
 import json
-import tempfile
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any
 
-import aiohttp
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
-from aiokafka.partitioner import murmur2
-from redis.asyncio import Redis
 
-from contracts.events.orders import OrderSubmitted
 from infra.settings import Settings
-from tests.integration.test_gateway_adapters import _up
+from tests.support.gateway_edge import partition_of, payment, pipeline, reaches, uid
 from tests.support.pipeline import (
     assert_audit_clean,
     balances,
     eventually,
     fund_wallet,
-    order_state,
     order_submitted,
     publish,
     seed_catalogue,
-    simulator,
 )
-from workers.callback_handling.step import CallbackHandling
-from workers.fund_freeze.step import FundFreeze
-from workers.gateway.registry import Gateways
-from workers.gateway_request.step import GatewayRequest
-from workers.order_build.step import OrderBuild
-from workers.runtime.consumer import StageRunner
-from workers.runtime.health import Health
-from workers.settlement.step import Settlement
-from workers.sweeper.serve import serve as sweeper
-from workers.webhook.serve import serve as webhook
 
 pytestmark = pytest.mark.integration
-
-# Small settings: a few seconds for everything the sweeper waits on.
-FAST: dict[str, Any] = {
-    "gateway_timeout_s": 1.0,
-    "gateway_attempts": 2,
-    "sweeper_schedule_s": "0.5,1,2",
-    "sweeper_interval_s": 0.3,
-    "callback_grace_s": 3.0,
-    "payment_window_s": 600,
-}
-
-
-def uid(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-def partition_of(key: str, partitions: int) -> int:
-    return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions
-
-
-def with_method(order: OrderSubmitted, method: str) -> OrderSubmitted:
-    payload = order.payload.model_copy(update={"payment_method": method})
-    return order.model_copy(update={"payload": payload})
-
-
-@asynccontextmanager
-async def pipeline(
-    services: Settings,
-    pool: asyncpg.Pool,
-    producer: AIOKafkaProducer,
-    sim_env: dict[str, str] | None,
-    sweeping: bool = True,
-    without: tuple[str, ...] = (),
-    **overrides: Any,
-) -> AsyncIterator[Settings]:
-    """The simulator (None: no gateway at all), webhook, stages (but those `without`) and
-    sweeper, until the end."""
-    settings = services.model_copy(update={**FAST, **overrides})
-    stop = asyncio.Event()
-    async with AsyncExitStack() as stack:
-        if sim_env is not None:
-            db = stack.enter_context(tempfile.TemporaryDirectory())
-            env = {"PAYFLOW_SIM_DB": f"{db}/sim.sqlite3", **sim_env}
-            await stack.enter_async_context(simulator(settings, env))
-            await eventually(lambda: _up(settings), 30, "simulator answering")
-        http = await stack.enter_async_context(aiohttp.ClientSession())
-        redis = Redis.from_url(settings.redis_url)
-        stack.push_async_callback(redis.aclose)
-        stages = [
-            OrderBuild(),
-            FundFreeze(),
-            GatewayRequest(pool, Gateways(settings, http), settings),
-            CallbackHandling(redis, settings.signing_keys, settings.callback_tolerance_s),
-            Settlement(),
-        ]
-        tasks = [
-            asyncio.create_task(StageRunner(s, settings, pool, producer, Health(s.name)).run(stop))
-            for s in stages
-            if s.name not in without
-        ]
-        tasks.append(asyncio.create_task(webhook(settings, stop)))
-        if sweeping:
-            tasks.append(asyncio.create_task(sweeper(settings, stop)))
-        try:
-            yield settings
-        finally:
-            stop.set()
-            await asyncio.gather(*tasks)
-
-
-async def payment(pool: asyncpg.Pool, order_id: str) -> asyncpg.Record:
-    row: asyncpg.Record = await pool.fetchrow(
-        "SELECT * FROM payment_requests WHERE order_id = $1", order_id
-    )
-    return row
-
-
-async def reaches(pool: asyncpg.Pool, order_id: str, state: str, timeout_s: float = 60) -> None:
-    async def check() -> bool:
-        return await order_state(pool, order_id) == state
-
-    await eventually(check, timeout_s, f"order {order_id} {state}")
 
 
 async def test_timeout_after_charge_is_unknown_the_partition_moves_and_the_sweeper_settles(
