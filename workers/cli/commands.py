@@ -66,9 +66,11 @@ def migrate() -> int:
 
 @click.command(
     context_settings=CONTEXT_SETTINGS,
-    short_help="Run one stage, all of them, or the gateway simulator.",
+    short_help="Run one stage, all of them, the webhook, the sweeper or the gateway simulator.",
     help="Run WHAT until SIGTERM or Ctrl-C: one stage (several replicas of it may run), "
-    f"every stage in one process (all), or the gateway simulator (gateway-simulator). "
+    "every stage with the webhook and the sweeper in one process (all), the endpoint "
+    "gateways call back (webhook), the resolver of unknown payments and the payment window "
+    "(sweeper), or the gateway simulator (gateway-simulator). "
     f"Stages: {spelled()} (dashes or underscores).",
 )
 @click.argument("what", metavar="WHAT", type=RUN_TARGET)
