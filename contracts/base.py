@@ -1,5 +1,6 @@
 """Shared building blocks for contract models."""
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
@@ -19,3 +20,12 @@ Identifier = Annotated[
 # Free text from outside: anything but NUL, which no text column (and few consumers) can hold.
 Text = Annotated[str, Field(pattern=r"^[^\x00]*$")]
 Quantity = Annotated[StrictInt, Field(gt=0, le=10_000)]
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why something is not accepted: a stable code (for machines) and a sentence (for
+    people). Rules return it; the step decides where it goes (an answer event, a record)."""
+
+    code: str
+    detail: str

@@ -349,6 +349,8 @@ def example_documents() -> dict[str, JsonDict]:
             "order_id": _ORDER,
             "sub_order_id": "ord-1001-1",
             "amount": _money(1250),
+            "items": [{"sku_id": "sku-mug", "quantity": 1}],
+            "restock": False,
             "reason": "one mug arrived broken",
         },
         None,
@@ -356,7 +358,11 @@ def example_documents() -> dict[str, JsonDict]:
     refunded = {"order_id": _ORDER, "refund_id": "rf-1", "sub_order_id": "ord-1001-1"}
     docs += [
         refund,
-        _envelope("order.refunded", refunded | {"amount": _money(1250)}, refund),
+        _envelope(
+            "order.refunded",
+            refunded | {"amount": _money(1250), "to_wallet": _money(250), "to_card": _money(1000)},
+            refund,
+        ),
         _envelope(
             "order.refund_rejected",
             {

@@ -9,7 +9,9 @@ impossible to re-date; the key id is what lets two keys be active while one is r
 import hashlib
 import hmac
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+# Refusal codes here: unknown_key_id | bad_signature | stale_timestamp | future_timestamp.
+from contracts.base import Refusal as Refusal  # re-exported: verify() returns it
 
 KEY_ID_HEADER = "Payflow-Key-Id"
 TIMESTAMP_HEADER = "Payflow-Timestamp"
@@ -32,14 +34,6 @@ def parse_signature_header(value: str) -> str | None:
     if scheme != SCHEME or not hexsig:
         return None
     return hexsig
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """Why a callback's signature is not accepted: a stable code and a sentence."""
-
-    code: str  # unknown_key_id | bad_signature | stale_timestamp | future_timestamp
-    detail: str
 
 
 def verify(

@@ -3,7 +3,7 @@
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import SecretStr, field_validator
+from pydantic import SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     # Callbacks signed further than this from now (either way) are refused.
     callback_tolerance_s: int = 300
     webhook_max_body_bytes: int = 16_384
+    # Days the webhook keeps a callback's receipt (its replay protection) and a refused
+    # callback's record (for operators) before pruning them. A receipt is pruned by its signed
+    # timestamp, so it must outlive callback_tolerance_s: by then a replay of that callback is
+    # refused as stale; pruned any sooner, the replay would be accepted as new (validated).
+    # A week also outlasts a gateway re-signing a callback whose 200 it lost (days of retries).
+    webhook_retention_days: int = 7
     # An order not paid within this window is cancelled (holds released, gateway voided).
     payment_window_s: int = 900
     # A pending payment with no callback this long after its request is asked about.
@@ -68,6 +74,9 @@ class Settings(BaseSettings):
     # Money the buyer paid that we did not sell for (a success after the order was cancelled,
     # a second charge): "refund" returns it through the gateway, "review" holds it for a human.
     late_payment_action: str = "refund"
+    # A refund the gateway still calls pending this long after we sent it goes to manual
+    # review (card refunds can take days at the bank; asked on a growing interval till then).
+    refund_review_after_s: int = 7 * 86_400
 
     # Health and metrics: loopback unless told otherwise (docker-compose binds 0.0.0.0).
     metrics_host: str = "127.0.0.1"
@@ -109,6 +118,18 @@ class Settings(BaseSettings):
         if value not in ("refund", "review"):
             raise ValueError(f"must be refund or review, got {value!r}")
         return value
+
+    @model_validator(mode="after")
+    def _receipts_outlive_tolerance(self) -> "Settings":
+        if self.webhook_retention_days < 1:
+            raise ValueError("webhook_retention_days must be at least 1")
+        if self.webhook_retention_days * 86_400 < self.callback_tolerance_s:
+            raise ValueError(
+                f"webhook_retention_days ({self.webhook_retention_days}) must cover "
+                f"callback_tolerance_s ({self.callback_tolerance_s} s): a callback whose receipt "
+                "was pruned while its timestamp is still accepted could be replayed"
+            )
+        return self
 
     @property
     def signing_keys(self) -> dict[str, str]:

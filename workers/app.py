@@ -48,7 +48,7 @@ def build_stage(
             redis, settings.signing_keys, settings.callback_tolerance_s
         ),
         "settlement": Settlement,
-        "wallet": lambda: WalletOperations(pool, gateways),
+        "wallet": lambda: WalletOperations(pool, gateways, settings),
     }
     if name not in factories:
         raise ValueError(f"unknown stage {name!r}; stages: {', '.join(STAGE_NAMES)}")

@@ -118,12 +118,25 @@ class OrderManualReview(Envelope):
 class OrderRefundedPayload(StrictModel):
     order_id: Identifier
     refund_id: Identifier
-    sub_order_id: Identifier
+    sub_order_id: Identifier | None = Field(
+        default=None, description="The sub-order refunded; absent: the whole order."
+    )
     amount: Money
+    to_wallet: Money | None = Field(
+        default=None,
+        description=(
+            "What went to the buyer's wallet: its share, plus the card share when the "
+            "gateway refused to refund the card."
+        ),
+    )
+    to_card: Money | None = Field(
+        default=None, description="What the gateway gave back to the card."
+    )
 
 
 class OrderRefunded(Envelope):
-    """Part of a settled order went back to the buyer's wallet."""
+    """Part or all of a settled order went back to the buyer, every share where it belongs
+    (sent once the card share, if any, is back too)."""
 
     event_type: Literal["order.refunded"] = "order.refunded"
     payload: OrderRefundedPayload

@@ -43,13 +43,15 @@ class TopUpGatewayResultPayload(StrictModel):
     operation_id: Identifier
     buyer_id: Identifier
     amount: Money
-    status: Literal["succeeded", "failed", "mismatch"]
+    # unresolved: the sweeper could not learn the outcome after its last check (review).
+    status: Literal["succeeded", "failed", "mismatch", "unresolved"]
     gateway_ref: Identifier | None = None
     detail: str | None = None
 
 
 class TopUpGatewayResult(Envelope):
-    """Internal: what the gateway's verified callback said about a top-up charge."""
+    """Internal: what the gateway's verified callback, or the sweeper's query, said about a
+    top-up charge."""
 
     event_type: Literal["wallet.topup_gateway_result"] = "wallet.topup_gateway_result"
     payload: TopUpGatewayResultPayload

@@ -20,11 +20,11 @@ from contracts.events.payments import PaymentLateMoney, PaymentSucceeded
 from contracts.money import Money
 from contracts.topics import ORDERS_OUTCOMES
 from infra.settings import Settings
-from tests.support.gateway_edge import gateway
+from tests.support.gateway_edge import gateway, plant_payment
 from tests.support.pipeline import eventually
 from tests.support.services import scratch_database
 from workers.callback_handling import decision
-from workers.callback_handling.decision import Decision
+from workers.callback_handling.outcomes import Decision
 from workers.gateway.port import ChargeRequest, Notice
 from workers.gateway.registry import Gateways
 from workers.late_payments.refund_job import run_due
@@ -54,28 +54,14 @@ async def _payment(
     order_id, txn_id = f"ord-late-{uid}", f"txn-late-{uid}"
     payment_id = payment_id or f"pay-late-{uid}"
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(
-            """INSERT INTO orders (order_id, buyer_id, currency, payment_preference, subtotal,
-                   discount, total, request_digest, state)
-               VALUES ($1, 'buyer-late', 'EUR', 'gateway_only', 0, 0, 0, 'test', $2)""",
-            order_id,
-            order_state,
-        )
-        await conn.execute(
-            """INSERT INTO transactions (transaction_id, order_id, buyer_id, currency, total,
-                   wallet_part, gateway_part, status)
-               VALUES ($1, $2, 'buyer-late', 'EUR', 0, 0, 0, 'pending_payment')""",
-            txn_id,
-            order_id,
-        )
-        await conn.execute(
-            """INSERT INTO payment_requests (payment_id, transaction_id, order_id, attempt,
-                   idempotency_key, currency, amount, status, request_body)
-               VALUES ($1, $2, $3, 1, $1, 'EUR', 500, $4, '{}')""",
-            payment_id,
-            txn_id,
-            order_id,
-            status,
+        await plant_payment(
+            conn,
+            order_id=order_id,
+            transaction_id=txn_id,
+            payment_id=payment_id,
+            order_state=order_state,
+            status=status,
+            buyer="buyer-late",
         )
     return order_id, payment_id
 

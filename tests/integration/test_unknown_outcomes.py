@@ -67,7 +67,7 @@ async def test_timeout_after_charge_is_unknown_the_partition_moves_and_the_sweep
     await assert_audit_clean(pool)
 
 
-async def test_error_before_charge_is_failed_by_the_sweeper_and_the_order_cancelled(
+async def test_error_before_charge_is_sent_again_until_the_window_closes_then_cancelled(
     services: Settings, pool: asyncpg.Pool, producer: AIOKafkaProducer
 ) -> None:
     await seed_catalogue(pool)
@@ -77,17 +77,27 @@ async def test_error_before_charge_is_failed_by_the_sweeper_and_the_order_cancel
     wallet = f"buyer:{buyer}:wallet:EUR"
     before = await balances(pool, wallet)
     assert before == (500, 500, 0)
-    async with pipeline(services, pool, producer, {"PAYFLOW_SIM_FAULTS": "error_before_charge=1"}):
+    # Every create for this payment answers 503 and charges nothing, re-sends included: the
+    # gateway never receives it, so the order is cancelled once its window has closed.
+    env = {"PAYFLOW_SIM_FAULTS": "error_before_charge=1"}
+    async with pipeline(services, pool, producer, env, payment_window_s=8):
         await publish(producer, order)
         await reaches(pool, order.correlation_id, "cancelled")
     row = await payment(pool, order.correlation_id)
-    assert row["status"] == "failed"
-    assert "503" in row["evidence"]
+    assert row["status"] in ("expired", "voided")
+    evidence = json.loads(row["evidence"])
+    resends = [e["resend"] for e in evidence if "resend" in e]
+    assert resends and all(r["status"] == 503 for r in resends)
+    assert all(r["request"] == evidence[0]["request"] for r in resends)  # the same request
     reason = await pool.fetchval(
         "SELECT state_reason FROM orders WHERE order_id = $1", order.correlation_id
     )
-    assert reason == "gateway_never_received"
+    assert reason == "payment_window_expired"
     assert await balances(pool, wallet) == before  # the hold was released
+    charges = await pool.fetchval(
+        "SELECT count(*) FROM gateway_charges WHERE payment_id = $1", row["payment_id"]
+    )
+    assert charges == 0
     await assert_audit_clean(pool)
 
 

@@ -26,8 +26,9 @@ from contracts.signing import signature_header
 from contracts.topics import GATEWAY_CALLBACKS
 from infra.settings import Settings
 from workers.runtime.kafka import make_producer
+from workers.runtime.urls import listen_address
 from workers.webhook.app import Webhook, build_app
-from workers.webhook.serve import listen_address, serve
+from workers.webhook.serve import serve
 
 pytestmark = pytest.mark.integration
 
@@ -334,7 +335,7 @@ async def test_a_broker_that_does_not_take_it_is_503_and_nothing_is_kept(
     """The same webhook over a producer that cannot deliver: 503 (the gateway retries), no
     receipt, no rejection; the retry to a working webhook is accepted, not a replay."""
     settings = _settings(running.model_copy())
-    host, port, path = listen_address(settings.webhook_url)
+    host, port, path = listen_address(settings.webhook_url, "PAYFLOW_WEBHOOK_URL")
     producer = make_producer(settings, "test-webhook-closed")
     await producer.start()
     await producer.stop()  # a real producer that no longer reaches the broker

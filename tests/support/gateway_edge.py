@@ -119,6 +119,14 @@ async def pipeline(
             await asyncio.gather(*tasks)
 
 
+async def gateway_charges(settings: Settings, payment_id: str) -> list[str]:
+    """The succeeded charges the gateway holds for our payment, as it reports them (asked
+    through the direct adapter: the simulator answers for every payment it charged)."""
+    async with aiohttp.ClientSession() as http:
+        charges = await Gateways(settings, http).adapter("direct").query_payment(payment_id)
+    return [c.gateway_ref for c in charges if c.status == "succeeded"]
+
+
 async def payment(pool: asyncpg.Pool, order_id: str) -> asyncpg.Record:
     row: asyncpg.Record = await pool.fetchrow(
         "SELECT * FROM payment_requests WHERE order_id = $1", order_id
@@ -131,3 +139,42 @@ async def reaches(pool: asyncpg.Pool, order_id: str, state: str, timeout_s: floa
         return await order_state(pool, order_id) == state
 
     await eventually(check, timeout_s, f"order {order_id} {state}")
+
+
+async def plant_payment(
+    conn: asyncpg.Connection,
+    *,
+    order_id: str,
+    transaction_id: str,
+    payment_id: str,
+    order_state: str,
+    status: str,
+    buyer: str,
+) -> None:
+    """A gateway-only order of 5.00 EUR with its payment request in `status`, written
+    straight to the tables: for tests of the decision path without the stages before it."""
+    await conn.execute(
+        """INSERT INTO orders (order_id, buyer_id, currency, payment_preference, subtotal,
+               discount, total, request_digest, state)
+           VALUES ($1, $2, 'EUR', 'gateway_only', 0, 0, 0, 'test', $3)""",
+        order_id,
+        buyer,
+        order_state,
+    )
+    await conn.execute(
+        """INSERT INTO transactions (transaction_id, order_id, buyer_id, currency, total,
+               wallet_part, gateway_part, status)
+           VALUES ($1, $2, $3, 'EUR', 0, 0, 0, 'pending_payment')""",
+        transaction_id,
+        order_id,
+        buyer,
+    )
+    await conn.execute(
+        """INSERT INTO payment_requests (payment_id, transaction_id, order_id, attempt,
+               idempotency_key, currency, amount, status, request_body)
+           VALUES ($1, $2, $3, 1, $1, 'EUR', 500, $4, '{}')""",
+        payment_id,
+        transaction_id,
+        order_id,
+        status,
+    )

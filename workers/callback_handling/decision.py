@@ -5,12 +5,12 @@ row lock). Money never goes unanswered: a success for a payment or order we will
 ('late_success'), or another charge for a payment already decided ('second_charge'), opens
 a late refund (workers/late_payments), posts the money to the ledger and tells operators.
 The same charge again is a 'duplicate'; a failure after a decision is 'late' (no money
-moved). An amount that differs from what we asked goes to a human ('mismatch' -> review).
-Refund answers ('refund' notices) settle the late refund they name.
+moved). A callback whose amount is not what we asked decides nothing: the sweeper asks the gateway,
+and only the gateway's own record differing goes to a human ('mismatch' -> review).
+Refund answers ('refund' notices) are decided in refund_answer.py.
 """
 
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncpg
 
@@ -26,21 +26,13 @@ from contracts.events.payments import (
 from contracts.events.wallet import TopUpGatewayResult, TopUpGatewayResultPayload
 from contracts.money import Money
 from infra.settings import get_settings
-from workers.callback_handling import store
+from workers.callback_handling import refund_answer, store
+from workers.callback_handling.outcomes import Decision, event
 from workers.callback_handling.store import OPEN_STATES, PaymentRequest
 from workers.gateway.port import Notice
 from workers.late_payments import records, rules
 from workers.order_state import set_order_state
 from workers.runtime.errors import PermanentError
-
-E = TypeVar("E", bound=Envelope)
-
-
-@dataclass(frozen=True)
-class Decision:
-    verdict: str  # applied | duplicate | late | mismatch | late_success | second_charge | refund_*
-    detail: str | None
-    events: list[Envelope]
 
 
 async def apply(
@@ -54,10 +46,12 @@ async def apply(
     as caused by; None when the sweeper learned it by asking the gateway. `late_action`
     (refund | review) defaults to PAYFLOW_LATE_PAYMENT_ACTION."""
     if notice.kind == "refund":
-        return await _refund_answer(tx, cause, notice)
+        return await refund_answer.apply(tx, cause, notice)
     req = await store.lock_request(tx, notice.payment_id)
     if req is None:
         raise PermanentError("unmatched_callback", f"no payment {notice.payment_id}")
+    if cause is not None and notice.amount != Money(amount=req.amount, currency=req.currency):
+        return await _disputed(tx, req, notice)
     succeeded = notice.status == "succeeded"
     seen = succeeded and await records.charge_seen(tx, notice.gateway_ref)
     await records.record_charge(
@@ -83,16 +77,29 @@ async def apply(
         return Decision(verdict, detail, [])
     if req.wallet_operation_id is not None:
         return Decision(verdict, detail, [_top_up_result(cause, req, notice, outcome, detail)])
-    event = await _order_decision(tx, cause, req, notice, outcome, detail)
-    return Decision(verdict, detail, [event])
+    decided = await _order_decision(tx, cause, req, notice, outcome, detail)
+    return Decision(verdict, detail, [decided])
 
 
-def _event(cls: type[E], cause: Envelope | None, correlation: str, key: str, payload: Any) -> E:
-    if cause is not None:
-        if cause.correlation_id != correlation:  # a callback is keyed by the payment it names
-            cause = cause.model_copy(update={"correlation_id": correlation})
-        return cls.caused_by(cause, payload)
-    return cls.new(correlation, payload, idempotency_key=f"{key}/{cls.type_name()}")
+async def _disputed(tx: asyncpg.Connection, req: PaymentRequest, notice: Notice) -> Decision:
+    """A callback whose amount is not what we asked decides nothing: the gateway's own
+    record does (the sweeper asks at once, with our authenticated request), so the outcome
+    is the same whether the callback or the query comes first. A real difference in the
+    gateway's record goes to review from there; recorded here for operators either way."""
+    asked = Money(amount=req.amount, currency=req.currency)
+    detail = f"callback says {notice.amount} {notice.status}, we asked {asked}"
+    if req.status in OPEN_STATES:
+        evidence = {
+            "step": "disputed_callback",
+            "callback_id": notice.callback_id,
+            "gateway_ref": notice.gateway_ref,
+            "status": notice.status,
+            "amount": notice.amount.amount,
+            "currency": notice.amount.currency,
+        }
+        await store.ask_gateway_now(tx, req, evidence)
+        detail += ": asking the gateway"
+    return Decision("mismatch", detail, [])
 
 
 async def _decide(
@@ -161,51 +168,8 @@ async def _late_money(
         action="held_for_review" if action == "review" else "refund_requested",
         detail=detail,
     )
-    event = _event(PaymentLateMoney, cause, req.correlation_id, notice.callback_id, payload)
-    return Decision(verdict, detail, [event])
-
-
-async def _refund_answer(
-    tx: asyncpg.Connection, cause: Envelope | None, notice: Notice
-) -> Decision:
-    """A refund's outcome: succeeded moves the money back out of the liability; failed goes
-    to operators. Only refunds we opened are known; anything else is dead-lettered."""
-    found = await records.lock_refund(tx, notice.refund_id) if notice.refund_id else None
-    if found is None or found.kind != "late_payment":
-        raise PermanentError("unmatched_callback", f"no late refund {notice.refund_id}")
-    verdict = rules.refund_verdict(found.status, notice.status)
-    if verdict != "refund_applied":
-        return Decision(verdict, f"refund is {found.status}, gateway says {notice.status}", [])
-    evidence: dict[str, str | None] = {
-        "step": "answer",
-        "callback_id": notice.callback_id,
-        "status": notice.status,
-    }
-    detail = notice.failure_reason
-    if notice.status == "succeeded":
-        await records.set_refund(
-            tx, found.refund_id, "succeeded", evidence, refund_ref=notice.refund_ref
-        )
-        await records.post_money_returned(
-            tx, found.refund_id, found.order_id, found.amount, found.currency
-        )
-    else:
-        evidence["reason"] = detail
-        await records.set_refund(tx, found.refund_id, "failed", evidence)
-    payload = LateMoneyPayload(
-        order_id=found.order_id,
-        wallet_operation_id=found.wallet_operation_id,
-        payment_id=found.payment_id,
-        gateway_ref=found.gateway_ref,
-        refund_id=found.refund_id,
-        amount=Money(amount=found.amount, currency=found.currency),
-        reason=found.reason,
-        action="refund_succeeded" if notice.status == "succeeded" else "refund_failed",
-        detail=detail,
-    )
-    correlation = found.order_id or found.wallet_operation_id or found.payment_id
-    event = _event(PaymentLateMoney, cause, correlation, notice.callback_id, payload)
-    return Decision(verdict, detail, [event])
+    late = event(PaymentLateMoney, cause, req.correlation_id, notice.callback_id, payload)
+    return Decision(verdict, detail, [late])
 
 
 def _payload(req: PaymentRequest, notice: Notice, **extra: Any) -> PaymentDecisionPayload:
@@ -239,17 +203,17 @@ async def _order_decision(
     if outcome == "mismatch":
         await set_order_state(tx, req.order_id, "manual_review", open_states, detail)
         payload = _payload(req, notice, reason_code="amount_mismatch", detail=detail)
-        return _event(PaymentNeedsReview, cause, req.order_id, key, payload)
+        return event(PaymentNeedsReview, cause, req.order_id, key, payload)
     if outcome == "succeeded":
         await set_order_state(tx, req.order_id, "paid", open_states)
-        return _event(PaymentSucceeded, cause, req.order_id, key, _payload(req, notice))
+        return event(PaymentSucceeded, cause, req.order_id, key, _payload(req, notice))
     payload = _payload(
         req,
         notice,
         reason_code=notice.failure_reason or "gateway_declined",
         detail=f"gateway {notice.gateway_ref} declined the payment",
     )
-    return _event(PaymentFailed, cause, req.order_id, key, payload)
+    return event(PaymentFailed, cause, req.order_id, key, payload)
 
 
 def _top_up_result(
@@ -264,4 +228,4 @@ def _top_up_result(
         gateway_ref=notice.gateway_ref,
         detail=detail,
     )
-    return _event(TopUpGatewayResult, cause, req.wallet_operation_id, notice.callback_id, payload)
+    return event(TopUpGatewayResult, cause, req.wallet_operation_id, notice.callback_id, payload)

@@ -1,5 +1,6 @@
 """Payment requests as the callback stage sees them, and the record of every callback."""
 
+import json
 from dataclasses import dataclass
 
 import asyncpg
@@ -65,6 +66,24 @@ async def decide(
         req.payment_id,
         status,
         gateway_ref,
+        req.fence,
+        list(OPEN_STATES),
+    )
+    return bool(result == "UPDATE 1")
+
+
+async def ask_gateway_now(
+    conn: asyncpg.Connection, req: PaymentRequest, evidence: dict[str, object]
+) -> bool:
+    """An open payment whose outcome a callback put in doubt: `unknown`, with the evidence,
+    so the sweeper asks the gateway at its next pass (fenced like a decision)."""
+    result = await conn.execute(
+        """UPDATE payment_requests SET status = 'unknown', fence = fence + 1,
+               evidence = evidence || jsonb_build_array($2::jsonb), next_check_at = now(),
+               updated_at = now()
+           WHERE payment_id = $1 AND fence = $3 AND status = ANY($4::text[])""",
+        req.payment_id,
+        json.dumps(evidence),
         req.fence,
         list(OPEN_STATES),
     )

@@ -6,9 +6,7 @@ payment; no answer we can trust makes it `unknown`, with every exchange kept as 
 the stage moves on: the sweeper asks the gateway later. A gateway outage never holds the
 partition."""
 
-import asyncio
 import json
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -21,11 +19,12 @@ from contracts.events.funds import FundsFrozen, FundsFrozenPayload
 from contracts.events.payments import PaymentDecisionPayload, PaymentFailed, PaymentSucceeded
 from contracts.topics import FUNDS_FROZEN, Topic
 from infra.settings import Settings
-from workers.gateway.port import ChargeRequest, Gateway, GatewayRefused, GatewayUnknown
 from workers.gateway.registry import Gateways
-from workers.gateway_request import rules, store
-from workers.gateway_request.rules import Asked
+from workers.gateway_request import store
 from workers.order_state import set_order_state
+from workers.payments import records, rules
+from workers.payments.calls import ask
+from workers.payments.rules import Asked
 from workers.runtime.errors import PermanentError
 from workers.runtime.metrics import UNKNOWN_PAYMENTS
 from workers.runtime.stage import Stage
@@ -35,11 +34,6 @@ log = structlog.get_logger()
 
 def payment_id_for(transaction_id: str, attempt: int = 1) -> str:
     return f"{transaction_id}-p{attempt}"
-
-
-def idempotency_key_for(payment_id: str) -> str:
-    # Derived from payment id + attempt: a retried request can never charge twice.
-    return f"payflow:{payment_id}"
 
 
 def _decision(frozen: FundsFrozenPayload, **extra: Any) -> PaymentDecisionPayload:
@@ -52,32 +46,6 @@ def _decision(frozen: FundsFrozenPayload, **extra: Any) -> PaymentDecisionPayloa
         gateway_part=frozen.gateway_part,
         **extra,
     )
-
-
-async def ask(gateway: Gateway, req: ChargeRequest, settings: Settings) -> Asked:
-    """Create the charge, retrying an unknown answer with the same key within the budget."""
-    evidence: list[dict[str, object]] = []
-    started = time.monotonic()
-    budget = rules.call_budget_s(settings.retry_budget_s)
-    tried = 0
-    while True:
-        tried += 1
-        try:
-            created = await gateway.create_payment(req)
-        except GatewayRefused as refused:
-            evidence.append(rules.evidence_of(refused.exchange, f"refused: {refused.code}"))
-            return Asked("refused", evidence, refusal=f"{refused.code}: {refused.detail}")
-        except GatewayUnknown as unknown:
-            evidence.append(rules.evidence_of(unknown.exchange, unknown.evidence))
-            elapsed = time.monotonic() - started
-            if not rules.may_try_again(
-                tried, settings.gateway_attempts, elapsed, settings.gateway_timeout_s, budget
-            ):
-                return Asked("unknown", evidence)
-            await asyncio.sleep(rules.backoff_s(tried))
-            continue
-        evidence.append(rules.evidence_of(created.exchange, f"created: {created.status}"))
-        return Asked("accepted", evidence, created=created)
 
 
 class GatewayRequest(Stage):
@@ -99,13 +67,7 @@ class GatewayRequest(Stage):
         except ValueError as exc:  # routes changed since the order was built
             raise PermanentError("unsupported_payment_method", str(exc)) from None
         payment_id = payment_id_for(frozen.transaction_id)
-        req = ChargeRequest(
-            payment_id=payment_id,
-            order_id=frozen.order_id,
-            amount=frozen.gateway_part,
-            idempotency_key=idempotency_key_for(payment_id),
-            description=f"order {frozen.order_id}",
-        )
+        req = rules.charge_request(payment_id, frozen.order_id, frozen.gateway_part)
         body = json.dumps(
             {
                 "payment_id": payment_id,
@@ -137,7 +99,7 @@ class GatewayRequest(Stage):
         check_at = rules.first_check_at(
             datetime.now(UTC), prepared.outcome, s.callback_grace_s, s.sweeper_schedule
         )
-        await store.record_answer(tx, payment_id, prepared, check_at)
+        await records.record_answer(tx, payment_id, prepared, check_at)
         if prepared.outcome == "refused":
             return [
                 PaymentFailed.caused_by(

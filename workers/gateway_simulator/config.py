@@ -9,11 +9,11 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from contracts.topics import namespace
 from infra.settings import Settings
 from workers.gateway_simulator.faults import Faults, parse_fault_list
+from workers.runtime.urls import listen_address
 
 MIN_KEY_RETENTION_H = 24
 
@@ -70,18 +70,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def listen_port(gateway_url: str) -> int:
-    """The port of settings.gateway_url: we serve the URL our stages call."""
-    parts = urlsplit(gateway_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"PAYFLOW_GATEWAY_URL must be http://HOST[:PORT], got {gateway_url!r}")
-    try:
-        port = parts.port
-    except ValueError as exc:
-        raise ValueError(f"PAYFLOW_GATEWAY_URL has an invalid port: {gateway_url!r}") from exc
-    return port or (443 if parts.scheme == "https" else 80)
 
 
 def default_db_path(settings: Settings) -> Path:
@@ -141,7 +129,8 @@ def load_config(
     db = env.get("PAYFLOW_SIM_DB", "").strip()
     return SimConfig(
         host=host or env.get("PAYFLOW_SIM_HOST", "").strip() or "127.0.0.1",
-        port=listen_port(settings.gateway_url),
+        # We serve the URL our stages call.
+        port=listen_address(settings.gateway_url, "PAYFLOW_GATEWAY_URL").port,
         db_path=Path(db) if db else default_db_path(settings),
         public_url=settings.gateway_url.rstrip("/"),
         webhook_url=settings.webhook_url.rstrip("/"),

@@ -31,6 +31,8 @@ class LateRefund:
     attempts: int
     order_id: str | None
     wallet_operation_id: str | None
+    order_refund_id: str | None  # kind 'order_refund': the refund of the order it belongs to
+    age_s: float  # since it was opened
 
 
 def late_refund_id(gateway_ref: str) -> str:
@@ -135,7 +137,8 @@ async def post_money_returned(
 
 _SELECT = """SELECT g.refund_id, g.kind, g.payment_id, g.gateway_ref, g.adapter, g.amount,
                     g.currency, g.reason, g.status, g.attempts, r.order_id,
-                    r.wallet_operation_id
+                    r.wallet_operation_id, g.order_refund_id,
+                    extract(epoch FROM now() - g.created_at)::float8 AS age_s
              FROM gateway_refunds g JOIN payment_requests r USING (payment_id)"""
 
 

@@ -1,4 +1,5 @@
-"""The late-refund job: send due late refunds to the gateway and ask about pending ones.
+"""The gateway-refund job: send due refunds to the gateway (late money, and the card share
+of order refunds) and ask about pending ones.
 
 Run by the sweeper every interval (`run_due`). Each refund is claimed in its own transaction
 with FOR UPDATE SKIP LOCKED, so two sweeper replicas never work on one refund; the gateway
@@ -157,12 +158,21 @@ async def _one(
         return await outbox.store(conn, PRODUCER, None, decided.events)
 
 
+def after_pending(refund: LateRefund, grace_s: float, review_after_s: float) -> Step:
+    """Still pending at the gateway: asked again on an interval growing with its age (a
+    card refund can take days at the bank), until a human must look."""
+    seen: dict[str, str | int | None] = {"step": "query", "status": "pending"}
+    if refund.age_s >= review_after_s:
+        seen["detail"] = f"still pending {int(refund.age_s)} s after it was opened"
+        return Step("held_for_review", seen)
+    return Step("pending", seen, next_try_in_s=max(grace_s, min(refund.age_s / 4, 3600.0)))
+
+
 async def _query(refund: LateRefund, adapter: Gateway, settings: Settings) -> Step:
     found = await adapter.query_refund(refund.refund_id)
     if found is None:  # the gateway never saw it: send again (same idempotency key)
         return Step("requested", {"step": "query", "status": "not_found"})
     if found.status == "pending":
-        seen: dict[str, str | int | None] = {"step": "query", "status": "pending"}
-        return Step("pending", seen, next_try_in_s=settings.callback_grace_s)
+        return after_pending(refund, settings.callback_grace_s, settings.refund_review_after_s)
     notice = refund_notice(refund, found.status, found.failure_reason, found.refund_ref)
     return Step(found.status, {"step": "query", "status": found.status}, notice=notice)

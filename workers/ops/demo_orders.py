@@ -22,8 +22,9 @@ def wants_coupon(i: int) -> bool:
 
 
 def demo_order(run_id: str, i: int, rng: random.Random) -> OrderSubmitted:
-    """Order i of a run. Special slots: a declined card, a duplicated callback, an amount
-    mismatch (review), an unknown SKU, scarce stock; the rest is a random cart."""
+    """Order i of a run. Special slots: a declined card, a duplicated callback, a callback
+    with the wrong amount (the gateway's own record decides: settled), an unknown SKU,
+    scarce stock; the rest is a random cart."""
     preference = rng.choice(["wallet_first"] * 5 + ["wallet_only"] * 2 + ["gateway_only"] * 3)
     lines = [
         OrderLine(sku_id=s, quantity=rng.randint(1, 4))

@@ -2,8 +2,6 @@
 
 import asyncpg
 
-from contracts.events.refunds import RefundRequestedPayload
-
 
 async def details(conn: asyncpg.Connection, transaction_id: str) -> list[asyncpg.Record]:
     rows: list[asyncpg.Record] = await conn.fetch(
@@ -27,55 +25,6 @@ async def set_transaction_status(
         reason,
     )
     return bool(result == "UPDATE 1")
-
-
-async def refund_digest(conn: asyncpg.Connection, refund_id: str) -> str | None:
-    digest: str | None = await conn.fetchval(
-        "SELECT request_digest FROM refunds WHERE refund_id = $1", refund_id
-    )
-    return digest
-
-
-async def lock_refundable(
-    conn: asyncpg.Connection, order_id: str, sub_order_id: str
-) -> asyncpg.Record | None:
-    """The sub-order's line, locked: refunds of one sub-order run one after the other."""
-    row: asyncpg.Record | None = await conn.fetchrow(
-        """SELECT d.merchant_id, d.amount AS gross, d.fee, d.subsidy, d.currency, t.buyer_id,
-                  o.state,
-                  (SELECT coalesce(sum(amount), 0) FROM refunds r
-                    WHERE r.sub_order_id = d.sub_order_id AND r.status = 'completed') AS refunded
-           FROM transaction_details d JOIN transactions t USING (transaction_id)
-           JOIN orders o USING (order_id)
-           WHERE d.sub_order_id = $1 AND t.order_id = $2
-           FOR UPDATE OF d""",
-        sub_order_id,
-        order_id,
-    )
-    return row
-
-
-async def record_refund(
-    conn: asyncpg.Connection,
-    r: RefundRequestedPayload,
-    digest: str,
-    status: str,
-    status_reason: str | None = None,
-) -> None:
-    await conn.execute(
-        """INSERT INTO refunds (refund_id, order_id, sub_order_id, currency, amount, reason,
-                                request_digest, status, status_reason)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
-        r.refund_id,
-        r.order_id,
-        r.sub_order_id,
-        r.amount.currency,
-        r.amount.amount,
-        r.reason,
-        digest,
-        status,
-        status_reason,
-    )
 
 
 async def paid_transaction(

@@ -6,7 +6,8 @@ from typing import Literal
 
 from workers.gateway.port import Charge, Notice
 
-Action = Literal["decide", "next_check", "never_received", "manual_review"]
+Action = Literal["decide", "next_check", "resend", "never_received", "manual_review"]
+Resent = Literal["accepted", "refused", "unknown"]
 
 
 def sync_task_key(payment_id: str, check_no: int) -> str:
@@ -65,12 +66,25 @@ class Plan:
 
 
 def after_query(
-    charges: list[Charge], checks_done: int, age_s: float, in_flight: float, schedule: list[float]
+    charges: list[Charge],
+    checks_done: int,
+    age_s: float,
+    in_flight: float,
+    schedule: list[float],
+    *,
+    window_left_s: float,
+    resend_margin_s: float,
 ) -> Plan:
     """`checks_done` counts this check. Decided charges are decided (successes first, so a
     payment with any success succeeds and the others are refunded as second charges);
-    charges still pending are asked about again (the payment window bounds them); nothing at
-    the gateway means it never received the request, once the call cannot be in flight."""
+    charges still pending are asked about again (the payment window bounds them).
+
+    Nothing at the gateway, once the create call cannot be in flight any more: the request
+    never arrived. While the payment window is open (`window_left_s`, seconds until it
+    closes) the buyer could still pay, so the same request is sent again (same key, same
+    parameters: the gateway charges at most once) and we keep asking on the schedule; a
+    re-send is made only while its answer (`resend_margin_s`, one call's timeout) can come
+    before the window closes. Once the window has closed it is never received."""
     final = [c for c in charges if c.status != "pending"]
     if final:
         final.sort(key=lambda c: c.status != "succeeded")
@@ -83,10 +97,25 @@ def after_query(
         )
     if charges:
         return Plan("next_check", "pending", next_in_s=_keep_asking(checks_done, schedule))
-    if age_s >= in_flight:
-        return Plan("never_received", "never_received")
-    wait = max(in_flight - age_s, _keep_asking(checks_done, schedule))
-    return Plan("next_check", "not_found_yet", next_in_s=wait)
+    if age_s < in_flight:
+        wait = max(in_flight - age_s, _keep_asking(checks_done, schedule))
+        return Plan("next_check", "not_found_yet", next_in_s=wait)
+    if window_left_s > resend_margin_s:
+        return Plan("resend", "resend", next_in_s=_keep_asking(checks_done, schedule))
+    if window_left_s > 0:  # too late to re-send; asked once more when the window closes
+        wait = min(window_left_s, _keep_asking(checks_done, schedule))
+        return Plan("next_check", "window_closing", next_in_s=wait)
+    return Plan("never_received", "never_received")
+
+
+def after_resend(outcome: Resent, checks_done: int, schedule: list[float]) -> Plan:
+    """What the re-sent create call came to. Accepted: the charge now exists and is decided
+    by its callback or the next check. Unknown: asked again on the schedule (the window
+    bounds it). Refused: a definite no, so the payment was never received."""
+    if outcome == "refused":
+        return Plan("never_received", "resend_refused")
+    result = "resent" if outcome == "accepted" else "resend_unknown"
+    return Plan("next_check", result, next_in_s=_keep_asking(checks_done, schedule))
 
 
 def after_unknown(checks_done: int, schedule: list[float]) -> Plan:

@@ -39,7 +39,9 @@ async def sweep_once(
         with _own_failure("order", order_id):
             done += await _published(producer, pool, await window.expire(pool, settings, order_id))
     async with pool.acquire() as conn:
-        due = await store.due_payments(conn, settings.callback_grace_s, BATCH)
+        due = await store.due_payments(
+            conn, settings.callback_grace_s, settings.payment_window_s, BATCH
+        )
     for payment in due:
         with _own_failure("payment", payment.payment_id):
             await _published(producer, pool, await checks.check(pool, gateways, settings, payment))

@@ -5,8 +5,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from contracts.events.payments import PaymentDecisionPayload
-from contracts.money import Money
+from workers.gateway.port import ChargeCreated
 
 OPEN = ("requesting", "pending", "unknown")
 OPEN_ORDER = ("funds_frozen", "payment_requested")
@@ -15,30 +14,50 @@ OPEN_ORDER = ("funds_frozen", "payment_requested")
 @dataclass(frozen=True)
 class DuePayment:
     payment_id: str
-    order_id: str
+    order_id: str | None  # None for a wallet top-up
+    wallet_operation_id: str | None
     adapter: str
     status: str
     checks: int
     gateway_ref: str | None
     age_s: float
+    # What was asked for, to send the same request again (workers/payments/rules.py).
+    amount: int
+    currency: str
+    idempotency_key: str
+    window_left_s: float  # until the payment window closes (negative: closed)
+
+    @property
+    def reference(self) -> str:
+        """The order, or the wallet operation, the charge pays: the gateway's order id."""
+        ref = self.order_id or self.wallet_operation_id
+        assert ref is not None  # a payment pays exactly one (payment_requests_pays_one_thing)
+        return ref
 
 
-async def due_payments(conn: asyncpg.Connection, grace_s: float, limit: int) -> list[DuePayment]:
-    """Order payments whose next check has come: unknown ones, open ones past the callback
-    grace, expired ones still to void. A payment whose answer was never recorded (the stage
-    died during the call) is due once the grace has passed."""
+async def due_payments(
+    conn: asyncpg.Connection, grace_s: float, window_s: float, limit: int
+) -> list[DuePayment]:
+    """Payments (orders' and top-ups') whose next check has come: unknown ones, open ones
+    past the callback grace, expired ones still to void. A payment whose answer was never
+    recorded (the stage died during the call) is due once the grace has passed. The window
+    is the order's (`pay_by`, else built + `window_s`); a top-up's runs from its request."""
     rows = await conn.fetch(
-        """SELECT payment_id, order_id, adapter, status, checks, gateway_ref,
-                  extract(epoch FROM now() - created_at)::float8 AS age_s
-           FROM payment_requests
-           WHERE order_id IS NOT NULL
-             AND ((status = ANY($1::text[])
-                   AND coalesce(next_check_at, created_at + make_interval(secs => $2)) <= now()
-                   AND (status = 'unknown' OR created_at < now() - make_interval(secs => $2)))
-                  OR (status = 'expired' AND next_check_at <= now()))
-           ORDER BY coalesce(next_check_at, created_at) LIMIT $3""",
+        """SELECT r.payment_id, r.order_id, r.wallet_operation_id, r.adapter, r.status,
+                  r.checks, r.gateway_ref, r.amount, r.currency, r.idempotency_key,
+                  extract(epoch FROM now() - r.created_at)::float8 AS age_s,
+                  extract(epoch FROM coalesce(o.pay_by, o.created_at + make_interval(secs => $3),
+                                              r.created_at + make_interval(secs => $3))
+                                     - now())::float8 AS window_left_s
+           FROM payment_requests r LEFT JOIN orders o ON o.order_id = r.order_id
+           WHERE (r.status = ANY($1::text[])
+                  AND coalesce(r.next_check_at, r.created_at + make_interval(secs => $2)) <= now()
+                  AND (r.status = 'unknown' OR r.created_at < now() - make_interval(secs => $2)))
+              OR (r.status = 'expired' AND r.next_check_at <= now())
+           ORDER BY coalesce(r.next_check_at, r.created_at) LIMIT $4""",
         list(OPEN),
         grace_s,
+        window_s,
         limit,
     )
     return [DuePayment(**dict(r)) for r in rows]
@@ -105,6 +124,23 @@ async def note_check(
     )
 
 
+async def record_resent(conn: asyncpg.Connection, payment_id: str, created: ChargeCreated) -> None:
+    """The re-sent request was accepted: the charge exists now (pending its callback); a
+    decision made meanwhile stays."""
+    await conn.execute(
+        """UPDATE payment_requests SET gateway_ref = coalesce(gateway_ref, $2),
+               pay_url = coalesce(pay_url, $3), qr_payload = coalesce(qr_payload, $4),
+               status = CASE WHEN status IN ('requesting', 'unknown') THEN 'pending'
+                             ELSE status END,
+               updated_at = now()
+           WHERE payment_id = $1""",
+        payment_id,
+        created.gateway_ref,
+        created.pay_url,
+        created.qr_payload,
+    )
+
+
 async def move(
     conn: asyncpg.Connection,
     payment_id: str,
@@ -158,33 +194,6 @@ async def latest_payment(conn: asyncpg.Connection, order_id: str) -> asyncpg.Rec
     return row
 
 
-async def decision_payload(
-    conn: asyncpg.Connection, order_id: str, reason_code: str, detail: str
-) -> PaymentDecisionPayload:
-    """The order's decision as settlement reads it, amounts from our own records."""
-    t = await conn.fetchrow(
-        """SELECT transaction_id, buyer_id, currency, total, wallet_part, gateway_part
-           FROM transactions WHERE order_id = $1""",
-        order_id,
-    )
-    if t is None:
-        raise LookupError(f"order {order_id} has no transaction")
-
-    def m(amount: int) -> Money:
-        return Money(amount=amount, currency=t["currency"])
-
-    return PaymentDecisionPayload(
-        order_id=order_id,
-        transaction_id=t["transaction_id"],
-        buyer_id=t["buyer_id"],
-        total=m(t["total"]),
-        wallet_part=m(t["wallet_part"]),
-        gateway_part=m(t["gateway_part"]),
-        reason_code=reason_code,
-        detail=detail,
-    )
-
-
 async def is_open(conn: asyncpg.Connection, payment_id: str) -> bool:
     found = await conn.fetchval(
         "SELECT status = ANY($2::text[]) FROM payment_requests WHERE payment_id = $1",
@@ -209,3 +218,19 @@ async def unpublished(
         limit,
     )
     return rows
+
+
+async def unseen_charges(
+    conn: asyncpg.Connection, refs: list[str], references: list[str]
+) -> set[str]:
+    """Of the gateway's charges (`refs`, each naming our payment in `references`), those of
+    one of our payments that we have not recorded as succeeded."""
+    rows = await conn.fetch(
+        """SELECT s.ref FROM unnest($1::text[], $2::text[]) AS s(ref, reference)
+           JOIN payment_requests r ON r.payment_id = s.reference
+           WHERE NOT EXISTS (SELECT 1 FROM gateway_charges g
+                             WHERE g.gateway_ref = s.ref AND g.status = 'succeeded')""",
+        refs,
+        references,
+    )
+    return {r["ref"] for r in rows}

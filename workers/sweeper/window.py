@@ -14,7 +14,7 @@ from infra.settings import Settings
 from workers.runtime import outbox
 from workers.runtime.metrics import PAYMENTS_EXPIRED
 from workers.runtime.outbox import Message
-from workers.sweeper import rules, store
+from workers.sweeper import outcomes, rules, store
 
 log = structlog.get_logger()
 PRODUCER = "sweeper"
@@ -47,7 +47,7 @@ async def expire(pool: asyncpg.Pool, settings: Settings, order_id: str) -> list[
                 return []
             # Void it at the gateway on the sweeper's next pass.
             await store.note_check(conn, payment["payment_id"], payment["checks"], 0.0, None)
-        payload = await store.decision_payload(conn, order_id, REASON, detail)
+        payload = await outcomes.decision_payload(conn, order_id, REASON, detail)
         event = PaymentFailed.new(order_id, payload, idempotency_key=f"{key}/failed")
         await store.finish(conn, key, "expired")
         messages = await outbox.store(conn, PRODUCER, None, [event])

@@ -1,6 +1,8 @@
 """Wallet operations, one database transaction per step between foreign calls:
 
-top-up:     requested --(gateway charge; its verified callback)--> completed | failed | review
+top-up:     requested --(gateway charge; its verified callback or the sweeper's query)-->
+                 completed | failed | review
+            (an unknown charge outcome is recorded and the stage moves on: the sweeper asks)
 withdrawal: requested --(TCC Try: freeze)--> frozen --(payout)--> completed (Confirm)
                                                               \\-> failed (Cancel: returned)
 """
@@ -10,75 +12,39 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import asyncpg
+import structlog
 
 from contracts.envelope import Envelope
 from contracts.events.wallet import (
-    OperationKind,
     TopUpGatewayResult,
-    TopUpGatewayResultPayload,
     TopUpRequested,
-    TopUpRequestedPayload,
-    WalletOperationClosedPayload,
-    WalletOperationCompleted,
-    WalletOperationFailed,
-    WalletOperationNeedsReview,
     WithdrawalFrozen,
     WithdrawalRequested,
     WithdrawalRequestedPayload,
 )
 from contracts.topics import WALLET_REQUESTS, WALLET_STEPS, Topic
-from workers.gateway.port import (
-    ChargeCreated,
-    Gateway,
-    GatewayRefused,
-    Payout,
-)
+from infra.settings import Settings, get_settings
+from workers.gateway.port import Gateway, GatewayRefused, Payout
 from workers.gateway.registry import Gateways
 from workers.ledger import accounts, postings
 from workers.participants import funds
+from workers.payments import records as payment_records
+from workers.payments import rules as payment_rules
+from workers.payments.rules import Asked
+from workers.runtime.metrics import UNKNOWN_PAYMENTS
 from workers.runtime.stage import Stage
 from workers.tcc.barrier import Verdict
 from workers.wallet import gateway_calls as calls
 from workers.wallet import store
+from workers.wallet.closing import close
 
+log = structlog.get_logger()
 HOLD_TTL = timedelta(hours=1)
-OUTCOME_EVENTS = {
-    "completed": WalletOperationCompleted,
-    "failed": WalletOperationFailed,
-    "manual_review": WalletOperationNeedsReview,
-}
-Request = TopUpGatewayResultPayload | TopUpRequestedPayload | WithdrawalRequestedPayload
+# A top-up result a human decides: the amounts differ, or the sweeper could not learn it.
+REVIEW_REASONS = {"mismatch": "amount_mismatch", "unresolved": "payment_unresolved"}
 # Top-ups are card charges: the adapter that serves "card" (settings.routes) charges them and
 # pays withdrawals out (payouts are the gateway house's, whichever product).
 WALLET_METHOD = "card"
-
-
-async def _close(
-    tx: asyncpg.Connection,
-    event: Envelope,
-    kind: OperationKind,
-    req: Request,
-    to: str,
-    from_: str,
-    reason: str | None = None,
-    detail: str | None = None,
-) -> list[Envelope]:
-    """Move the operation to its final status and announce it; nothing if it already moved."""
-    if not await store.move(tx, req.operation_id, to, (from_,), reason):
-        return []
-    return [
-        OUTCOME_EVENTS[to].caused_by(
-            event,
-            WalletOperationClosedPayload(
-                operation_id=req.operation_id,
-                kind=kind,
-                buyer_id=req.buyer_id,
-                amount=req.amount,
-                reason_code=reason,
-                detail=detail,
-            ),
-        )
-    ]
 
 
 class WalletOperations(Stage):
@@ -86,18 +52,23 @@ class WalletOperations(Stage):
     consumes: ClassVar[Topic] = WALLET_REQUESTS
     also_consumes: ClassVar[tuple[Topic, ...]] = (WALLET_STEPS,)
 
-    def __init__(self, pool: asyncpg.Pool, gateways: Gateways) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, gateways: Gateways, settings: Settings | None = None
+    ) -> None:
         self.pool = pool
+        self.settings = settings or get_settings()
         # Resolved now: a configuration without a card route stops the stage at start, not
         # each top-up at the gateway.
         self.gateway: Gateway = gateways.for_method(WALLET_METHOD)
 
-    async def prepare(self, event: Envelope) -> ChargeCreated | Payout | GatewayRefused | None:
-        """The gateway call, outside the transaction. An unknown outcome (GatewayUnknown)
-        is raised: the runtime retries the batch and the same key is sent again."""
+    async def prepare(self, event: Envelope) -> Asked | Payout | GatewayRefused | None:
+        """The gateway call, outside the transaction. A top-up's charge ends accepted,
+        refused or unknown (recorded, then resolved by the sweeper): it never holds the
+        partition. A payout's unknown outcome (GatewayUnknown) is raised: the runtime
+        retries the batch and the same key is sent again."""
+        if isinstance(event, TopUpRequested):
+            return await calls.charge_top_up(self.pool, self.gateway, event.payload, self.settings)
         try:
-            if isinstance(event, TopUpRequested):
-                return await calls.charge_top_up(self.pool, self.gateway, event.payload)
             if isinstance(event, WithdrawalFrozen):
                 return await calls.pay_out(self.pool, self.gateway, event.payload)
         except GatewayRefused as refused:
@@ -117,20 +88,23 @@ class WalletOperations(Stage):
         return await self._paid_out(tx, event, prepared)
 
     async def _charged(
-        self,
-        tx: asyncpg.Connection,
-        event: TopUpRequested,
-        answer: ChargeCreated | GatewayRefused | None,
+        self, tx: asyncpg.Connection, event: TopUpRequested, asked: Asked | None
     ) -> Sequence[Envelope]:
-        if answer is None:
+        if asked is None:
             return []  # the same operation again: already under way or done
         req = event.payload
         payment_id = calls.top_up_payment_id(req.operation_id)
-        if isinstance(answer, ChargeCreated):
-            await store.record_top_up_answer(tx, payment_id, answer.exchange, answer.gateway_ref)
-            return []  # credited when the gateway's callback confirms
-        await store.record_top_up_answer(tx, payment_id, calls.evidence(answer), None)
-        return await _close(
+        s = self.settings
+        check_at = payment_rules.first_check_at(
+            datetime.now(UTC), asked.outcome, s.callback_grace_s, s.sweeper_schedule
+        )
+        await payment_records.record_answer(tx, payment_id, asked, check_at)
+        if asked.outcome == "unknown":
+            UNKNOWN_PAYMENTS.inc()
+            log.warning("top_up_unknown", payment_id=payment_id, operation_id=req.operation_id)
+        if asked.outcome != "refused":
+            return []  # credited when the callback (or the sweeper's query) confirms
+        return await close(
             tx,
             event,
             "top_up",
@@ -138,19 +112,20 @@ class WalletOperations(Stage):
             "failed",
             "requested",
             "gateway_refused_request",
-            f"gateway answered {answer.status} {answer.code}: {answer.detail}"[:500],
+            f"gateway refused: {asked.refusal or ''}"[:500],
         )
 
     async def _top_up_result(
         self, tx: asyncpg.Connection, event: TopUpGatewayResult
     ) -> Sequence[Envelope]:
         r = event.payload
-        if r.status == "mismatch":
-            return await _close(
-                tx, event, "top_up", r, "manual_review", "requested", "amount_mismatch", r.detail
+        if r.status in REVIEW_REASONS:
+            reason = REVIEW_REASONS[r.status]
+            return await close(
+                tx, event, "top_up", r, "manual_review", "requested", reason, r.detail
             )
         if r.status == "failed":
-            return await _close(
+            return await close(
                 tx,
                 event,
                 "top_up",
@@ -160,7 +135,7 @@ class WalletOperations(Stage):
                 r.detail or "gateway_declined",
                 r.detail,
             )
-        closed = await _close(tx, event, "top_up", r, "completed", "requested")
+        closed = await close(tx, event, "top_up", r, "completed", "requested")
         if closed:  # credited once, in the same transaction as the status change
             cur = r.amount.currency
             wallet = await accounts.ensure(tx, accounts.wallet(r.buyer_id, cur))
@@ -189,7 +164,7 @@ class WalletOperations(Stage):
                     tx, w.operation_id, wallet, w.amount.amount, w.amount.currency, expires_at
                 )
         except funds.InsufficientFunds as exc:
-            return await _close(
+            return await close(
                 tx, event, "withdrawal", w, "failed", "requested", "insufficient_funds", str(exc)
             )
         if not entry.apply:
@@ -207,7 +182,7 @@ class WalletOperations(Stage):
             if (await funds.cancel(tx, w.operation_id)).verdict is Verdict.DUPLICATE:
                 return []
             why = answer.reason if isinstance(answer, Payout) else str(answer)
-            return await _close(
+            return await close(
                 tx,
                 event,
                 "withdrawal",
@@ -226,7 +201,7 @@ class WalletOperations(Stage):
             return []
         if confirmed is None or not confirmed.apply:
             # Paid out, but the hold can no longer be confirmed: money left; a human decides.
-            return await _close(
+            return await close(
                 tx,
                 event,
                 "withdrawal",
@@ -248,4 +223,4 @@ class WalletOperations(Stage):
                 postings.Leg(h.account_id, out, h.amount, "payout", debit_frozen=True) for h in held
             ],
         )
-        return await _close(tx, event, "withdrawal", w, "completed", "frozen")
+        return await close(tx, event, "withdrawal", w, "completed", "frozen")

@@ -90,26 +90,6 @@ async def record_top_up_charge(
     )
 
 
-async def record_top_up_answer(
-    conn: asyncpg.Connection, payment_id: str, exchange: Exchange, gateway_ref: str | None
-) -> None:
-    """The gateway's answer: accepted (with its reference, pending its callback) or refused.
-    A callback that got here first has already moved the status on; it stays."""
-    await conn.execute(
-        """UPDATE payment_requests SET request_body = $2, response_status = $3,
-               response_body = $4, gateway_ref = coalesce(gateway_ref, $5),
-               status = CASE WHEN status = 'requesting' THEN $6 ELSE status END,
-               updated_at = now()
-           WHERE payment_id = $1""",
-        payment_id,
-        exchange.request,
-        exchange.status,
-        exchange.response,
-        gateway_ref,
-        "pending" if gateway_ref is not None else "failed",
-    )
-
-
 async def record_payout_request(pool: asyncpg.Pool, operation_id: str, key: str, body: str) -> None:
     await pool.execute(
         """INSERT INTO payouts (operation_id, idempotency_key, request_body)

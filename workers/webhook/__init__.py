@@ -19,4 +19,7 @@ answered `{"error": <code>, "detail": <sentence>}`, recorded in `webhook_rejecti
 
 A body is parsed only after its signature verified, so an unsigned request learns nothing
 about our parser. Gateways treat a 4xx other than 408/429 as final (docs/gateway-api.md).
+
+Receipts and rejections older than PAYFLOW_WEBHOOK_RETENTION_DAYS are pruned by the server in
+small batches (retention.py); a receipt only once its callback's timestamp is stale anyway.
 """

@@ -1,9 +1,9 @@
-"""`payflow run webhook`: serve the webhook on settings.webhook_url until `stop` is set."""
+"""`payflow run webhook`: serve the webhook on settings.webhook_url until `stop` is set, pruning
+its tables past the retention meanwhile (workers/webhook/retention.py)."""
 
 import asyncio
 import errno
-from contextlib import AsyncExitStack
-from urllib.parse import urlsplit
+from contextlib import AsyncExitStack, suppress
 
 import structlog
 from aiohttp import web
@@ -12,26 +12,17 @@ from infra.settings import Settings
 from workers.runtime.db import create_pool
 from workers.runtime.health_server import PortInUse
 from workers.runtime.kafka import make_producer
+from workers.runtime.urls import listen_address
 from workers.webhook.app import Webhook, build_app
+from workers.webhook.retention import prune_forever
 
 log = structlog.get_logger()
 
 
-def listen_address(webhook_url: str) -> tuple[str, int, str]:
-    """Host, port and path of the webhook URL: we serve the URL gateways post to."""
-    parts = urlsplit(webhook_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"PAYFLOW_WEBHOOK_URL must be http://HOST[:PORT]/PATH: {webhook_url!r}")
-    try:
-        port = parts.port
-    except ValueError as exc:
-        raise ValueError(f"PAYFLOW_WEBHOOK_URL has an invalid port: {webhook_url!r}") from exc
-    return parts.hostname, port or (443 if parts.scheme == "https" else 80), parts.path
-
-
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
     """Accept callbacks until `stop`; Kafka, Postgres or the port failing at start raises."""
-    host, port, path = listen_address(settings.webhook_url)
+    # We serve the URL gateways post to.
+    host, port, path = listen_address(settings.webhook_url, "PAYFLOW_WEBHOOK_URL")
     async with AsyncExitStack() as stack:
         pool = await create_pool(settings, max_size=20)
         stack.push_async_callback(pool.close)
@@ -52,5 +43,13 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
                 ) from exc
             raise
         log.info("webhook_listening", host=host, port=port, path=path or "/")
+        pruner = asyncio.create_task(prune_forever(pool, settings))
+        stack.push_async_callback(_cancelled, pruner)  # before the pool closes
         await stop.wait()
         log.info("webhook_stopping")
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with suppress(asyncio.CancelledError):
+        await task

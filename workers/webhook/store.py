@@ -1,4 +1,5 @@
-"""The webhook's SQL: a receipt per accepted callback, a row per refused one."""
+"""The webhook's SQL: a receipt per accepted callback, a row per refused one, and their
+pruning past the retention."""
 
 import uuid
 from dataclasses import dataclass
@@ -67,3 +68,33 @@ async def record_rejection(pool: asyncpg.Pool, r: RejectedCallback) -> None:
 
 def _text(value: str | None, limit: int = 500) -> str | None:
     return None if value is None else value.replace("\x00", "\\x00")[:limit]
+
+
+PRUNE_BATCH = 500
+# What ages each table out, and the index that finds the old rows (0010, 0015): a receipt by
+# its signed timestamp (Unix seconds), a rejection by when it came.
+_AGE = {"webhook_receipts": "signed_at", "webhook_rejections": "received_at"}
+
+
+async def prune_receipts(pool: asyncpg.Pool, signed_before: int) -> int:
+    """Forget up to PRUNE_BATCH receipts signed before `signed_before`."""
+    return await _prune(pool, "webhook_receipts", signed_before)
+
+
+async def prune_rejections(pool: asyncpg.Pool, received_before: datetime) -> int:
+    """Forget up to PRUNE_BATCH refused callbacks received before `received_before`."""
+    return await _prune(pool, "webhook_rejections", received_before)
+
+
+async def _prune(pool: asyncpg.Pool, table: str, before: int | datetime) -> int:
+    """One batch in its own short transaction; rows another transaction holds are skipped,
+    so pruning never waits for the webhook and is never waited for long."""
+    column = _AGE[table]  # never text from outside
+    status = await pool.execute(
+        f"""DELETE FROM {table} WHERE ctid IN (
+               SELECT ctid FROM {table} WHERE {column} < $1
+               LIMIT $2 FOR UPDATE SKIP LOCKED)""",
+        before,
+        PRUNE_BATCH,
+    )
+    return int(status.split()[-1])

@@ -20,6 +20,8 @@ def _refund(attempts: int = 0) -> LateRefund:
         attempts=attempts,
         order_id="ord-1",
         wallet_operation_id=None,
+        order_refund_id=None,
+        age_s=0.0,
     )
 
 

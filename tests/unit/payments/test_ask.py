@@ -12,7 +12,7 @@ from workers.gateway.port import (
     GatewayRefused,
     GatewayUnknown,
 )
-from workers.gateway_request.step import ask
+from workers.payments.calls import ask
 
 REQ = ChargeRequest("tx-1-p1", "ord-1", Money(amount=500, currency="EUR"), "payflow:tx-1-p1")
 SETTINGS = Settings(gateway_attempts=3, gateway_timeout_s=0.01, retry_budget_s=30)

@@ -5,10 +5,33 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from workers.gateway.port import ChargeCreated, Exchange
+from contracts.money import Money
+from workers.gateway.port import ChargeCreated, ChargeRequest, Exchange
 
 FIRST_BACKOFF_S = 0.2
 MAX_BACKOFF_S = 2.0
+
+
+def idempotency_key_for(payment_id: str) -> str:
+    # Derived from payment id + attempt: a retried request can never charge twice.
+    return f"payflow:{payment_id}"
+
+
+def charge_request(
+    payment_id: str, reference: str, amount: Money, idempotency_key: str | None = None
+) -> ChargeRequest:
+    """The create call of one payment (an order's gateway part, or a top-up: `reference` is
+    the order or wallet operation id). Built here for the first send and for every re-send
+    (the sweeper's), from the same recorded values: the gateway replays a key only for the
+    same parameters, so a re-send can never charge twice. `idempotency_key`: the one
+    recorded with the payment, when it is re-sent."""
+    return ChargeRequest(
+        payment_id=payment_id,
+        order_id=reference,
+        amount=amount,
+        idempotency_key=idempotency_key or idempotency_key_for(payment_id),
+        description=f"order {reference}",
+    )
 
 
 def backoff_s(tried: int) -> float:

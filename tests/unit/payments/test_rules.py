@@ -2,8 +2,9 @@
 
 from datetime import UTC, datetime, timedelta
 
+from contracts.money import Money
 from workers.gateway.port import Exchange
-from workers.gateway_request import rules
+from workers.payments import rules
 
 
 def test_backoff_is_short_doubling_and_capped() -> None:
@@ -33,3 +34,14 @@ def test_first_check() -> None:
     now = datetime(2026, 1, 1, tzinfo=UTC)
     assert rules.first_check_at(now, "unknown", 60, [0.5, 1]) == now + timedelta(seconds=0.5)
     assert rules.first_check_at(now, "accepted", 60, [0.5, 1]) == now + timedelta(seconds=60)
+
+
+def test_a_charge_is_built_the_same_for_the_first_send_and_a_re_send() -> None:
+    eur = Money(amount=1500, currency="EUR")
+    first = rules.charge_request("tx-1-p1", "ord-1", eur)
+    assert first.idempotency_key == rules.idempotency_key_for("tx-1-p1") == "payflow:tx-1-p1"
+    assert (first.order_id, first.amount, first.description) == ("ord-1", eur, "order ord-1")
+    # The sweeper re-sends from the record, with the key recorded then: the same request.
+    assert rules.charge_request("tx-1-p1", "ord-1", eur, "payflow:tx-1-p1") == first
+    # A top-up's reference is its wallet operation.
+    assert rules.charge_request("top-1-p1", "top-1", eur).description == "order top-1"
