@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     sweeper_schedule_s: str = "60,300,3600,86400,86400"
     # How often the sweeper looks for due work.
     sweeper_interval_s: float = 5.0
+    # How often the sweeper reads the gateway's statement for today and yesterday and decides
+    # each charge of ours no callback or query told us of (a second charge whose callbacks
+    # were lost after the payment was decided is seen nowhere else). 0 turns it off.
+    statement_sweep_s: float = 3600.0
     # Money the buyer paid that we did not sell for (a success after the order was cancelled,
     # a second charge): "refund" returns it through the gateway, "review" holds it for a human.
     late_payment_action: str = "refund"

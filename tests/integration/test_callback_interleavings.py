@@ -18,11 +18,10 @@ Charges are compared by role: the one the payment was decided with ('decided') o
 which gateway_ref is kept depends on the order; what is kept, refunded and posted does not.
 The scenarios run for an order, and (those without a payment window) for a wallet top-up.
 
-A strict xfail pins what the property found outside the sweeper's reach: a second charge
-whose callbacks are all lost once the payment is decided (the sweeper never asks about a
-decided payment again); reconciliation against the gateway's daily statement (issue 8) is
-what finds it. A callback with a wrong amount ends the same whenever it comes: it decides
-nothing, the gateway's own record does.
+What the property found outside the sweeper's queries, a second charge whose callbacks are
+all lost once the payment is decided, is found by the statement sweep
+(tests/integration/test_statement_sweep.py). A callback with a wrong amount ends the same
+whenever it comes: it decides nothing, the gateway's own record does.
 """
 
 import asyncio
@@ -58,7 +57,6 @@ from workers.ops.audit import run_audit
 from workers.runtime import outbox
 from workers.settlement.step import Settlement
 from workers.sweeper import rules, window
-from workers.sweeper.store import due_payments
 
 pytestmark = pytest.mark.integration
 
@@ -244,28 +242,6 @@ async def test_every_interleaving_ends_in_the_canonical_state(
 
 SECOND_CHARGE = next(s for s in SCENARIOS if s.name == "second_charge")
 ONE_SUCCESS = next(s for s in SCENARIOS if s.name == "one_success")
-
-
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="a charge whose callbacks are all lost after its payment was decided is never "
-    "learned: the sweeper asks only about open or expired payments (sweeper.store."
-    "due_payments), so no late refund is opened; only the statement audit lists it, and "
-    "reconciliation against the statement (issue 8) is to refund it",
-)
-async def test_a_second_charge_whose_callback_is_lost_is_still_refunded(
-    services: Settings, pool: asyncpg.Pool
-) -> None:
-    payment = await new_payment(pool, services, SECOND_CHARGE, "pending")
-    a_paid = Draw((Msg("callback", STEP, "A", "succeeded"),), "refund", "pending")
-    await deliver(pool, services, SECOND_CHARGE, payment, a_paid)  # B's callback is lost
-    async with pool.acquire() as conn:
-        due = await due_payments(conn, 0.0, services.payment_window_s, 100_000)
-    if payment.payment_id in {d.payment_id for d in due}:  # the sweeper asks about it
-        asked = Draw((Msg("query", 3 * STEP),), "refund", "pending")
-        await deliver(pool, services, SECOND_CHARGE, payment, asked)
-    assert await final_state(pool, payment) == expected(SECOND_CHARGE, "refund")
 
 
 async def test_a_callback_with_a_wrong_amount_ends_the_same_whenever_it_comes(

@@ -56,6 +56,9 @@ FAST: dict[str, Any] = {
     "sweeper_interval_s": 0.3,
     "callback_grace_s": 3.0,
     "payment_window_s": 600,
+    # Off: these tests watch what callbacks and status queries do (test_statement_sweep.py
+    # tests the statement sweep on a simulator of its own).
+    "statement_sweep_s": 0.0,
 }
 
 

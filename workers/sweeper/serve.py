@@ -1,11 +1,13 @@
 """`payflow run sweeper`: every PAYFLOW_SWEEPER_INTERVAL_S, resolve due payments, cancel
-orders past their payment window and run the late-refund job. Any number of replicas may
-run: each unit of work is claimed by a deterministic task key (store.claim)."""
+orders past their payment window, run the gateway-refund job and, every
+PAYFLOW_STATEMENT_SWEEP_S, decide charges only the gateway's statement shows. Any number of
+replicas may run: each unit of work is claimed by a deterministic task key (store.claim)."""
 
 import asyncio
 import contextlib
 from collections.abc import Iterator
 from contextlib import AsyncExitStack
+from datetime import UTC, datetime
 
 import aiohttp
 import asyncpg
@@ -19,7 +21,7 @@ from workers.runtime.db import create_pool
 from workers.runtime.kafka import make_producer
 from workers.runtime.outbox import Message
 from workers.runtime.publisher import publish
-from workers.sweeper import checks, store, window
+from workers.sweeper import checks, statement_sweep, store, window
 
 log = structlog.get_logger()
 BATCH = 100
@@ -47,6 +49,10 @@ async def sweep_once(
             await _published(producer, pool, await checks.check(pool, gateways, settings, payment))
             done += 1
     done += await refund_job.run_due(pool, gateways, settings, producer)
+    if settings.statement_sweep_s > 0:  # 0: off
+        with _own_failure("statement", "today"):
+            swept = await statement_sweep.sweep(pool, gateways, settings, datetime.now(UTC))
+            done += await _published(producer, pool, swept)
     return done
 
 
