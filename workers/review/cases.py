@@ -1,0 +1,68 @@
+"""Opening review cases: where a worker gives up, it says so here, in the same transaction as
+the state it leaves (so a case exists exactly when the trouble does)."""
+
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import asyncpg
+
+Kind = Literal[
+    "payment_unresolved",  # still unknown after the sweeper's last status query
+    "amount_mismatch",  # the gateway's own record differs from what we asked
+    "race_loser",  # a decision that lost a Confirm-versus-Cancel race
+    "hold_expired",  # the payment succeeded after the wallet hold expired
+    "confirm_after_cancel",
+    "cancel_after_confirm",
+    "late_money_held",  # late money held for review (PAYFLOW_LATE_PAYMENT_ACTION=review)
+    "refund_held",  # a gateway refund unresolved or conflicting
+    "top_up_unresolved",
+    "recon_exception",  # a reconciliation exception
+    "dead_letter",  # a dead letter that is not a poison message
+    "settlement_check",  # a transaction whose details, legs or accounts do not add up
+]
+
+
+@dataclass(frozen=True)
+class Case:
+    case_id: int
+    kind: str
+    subject: str
+    order_id: str | None
+    payment_id: str | None
+    reason: str
+    evidence: dict[str, Any]
+    state: str
+    resolution: str | None
+    resolved_by: str | None
+
+
+async def open_case(
+    conn: asyncpg.Connection,
+    kind: Kind,
+    subject: str,
+    reason: str,
+    evidence: dict[str, Any] | None = None,
+    *,
+    order_id: str | None = None,
+    payment_id: str | None = None,
+) -> int:
+    """The case id; the same (kind, subject) again is the same case (its first reason and
+    evidence are kept, so a redelivered message opens nothing new)."""
+    case_id: int | None = await conn.fetchval(
+        """INSERT INTO review_cases (kind, subject, order_id, payment_id, reason, evidence)
+           VALUES ($1, $2, $3, $4, $5, $6::jsonb)
+           ON CONFLICT (kind, subject) DO NOTHING RETURNING case_id""",
+        kind,
+        subject,
+        order_id,
+        payment_id,
+        reason,
+        json.dumps(evidence or {}, default=str),
+    )
+    if case_id is None:
+        case_id = await conn.fetchval(
+            "SELECT case_id FROM review_cases WHERE kind = $1 AND subject = $2", kind, subject
+        )
+    assert case_id is not None
+    return case_id
