@@ -2,18 +2,23 @@
 and no status query will ever tell us (the sweeper asks only about open payments), but the
 gateway's statement lists it. The sweeper's statement sweep decides it through the fenced
 path: recorded, posted as late money, refunded through the gateway. Against the real
-simulator over HTTP (its own records, so the statement holds this test's charges only)."""
+simulator over HTTP (its own records, so the statement holds this test's charges only) and
+a database of its own: the late refund it opens names a charge only that simulator knows, so
+no other test's refund job may try to send it."""
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
 import pytest
+import pytest_asyncio
 
 from contracts.money import Money
 from infra.settings import Settings
 from tests.support.gateway_edge import gateway, plant_payment, uid
 from tests.support.pipeline import eventually
+from tests.support.services import scratch_database
 from workers.callback_handling import decision
 from workers.gateway.port import Charge
 from workers.gateway.registry import Gateways
@@ -21,6 +26,12 @@ from workers.payments.rules import charge_request
 from workers.sweeper import rules, statement_sweep
 
 pytestmark = pytest.mark.integration
+
+
+@pytest_asyncio.fixture(scope="module")
+async def pool(services: Settings) -> AsyncIterator[asyncpg.Pool]:
+    async with scratch_database(services, "stmt") as p:
+        yield p
 
 
 async def charges(gateways: Gateways, payment_id: str) -> list[Charge]:
