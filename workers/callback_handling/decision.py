@@ -26,7 +26,7 @@ from contracts.events.payments import (
 from contracts.events.wallet import TopUpGatewayResult, TopUpGatewayResultPayload
 from contracts.money import Money
 from infra.settings import get_settings
-from workers.callback_handling import refund_answer, store
+from workers.callback_handling import refund_answer, review_cases, store
 from workers.callback_handling.outcomes import Decision, event
 from workers.callback_handling.store import OPEN_STATES, PaymentRequest
 from workers.gateway.port import Notice
@@ -118,6 +118,8 @@ async def _decide(
         if req.status == status:
             return "duplicate", None, None
         return "late", f"payment is {req.status}, gateway says {status}", None
+    if outcome == "mismatch":
+        await review_cases.amount_mismatch(tx, req, notice, detail)
     return ("mismatch" if outcome == "mismatch" else "applied"), detail, outcome
 
 
@@ -154,6 +156,8 @@ async def _late_money(
     )
     if not created:
         return Decision("duplicate", f"late refund {refund_id} exists", [])
+    if action == "review":
+        await review_cases.late_money_held(tx, req, notice, refund_id, detail)
     await records.post_money_arrived(
         tx, refund_id, req.order_id, notice.amount.amount, notice.amount.currency
     )

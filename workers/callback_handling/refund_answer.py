@@ -14,6 +14,7 @@ from workers.gateway.port import Notice
 from workers.late_payments import records, rules
 from workers.late_payments.records import LateRefund
 from workers.refunds import card
+from workers.review.openers import refund_held
 from workers.runtime.errors import PermanentError
 
 
@@ -35,8 +36,10 @@ async def apply(tx: asyncpg.Connection, cause: Envelope | None, notice: Notice) 
     if found.kind == "order_refund" and found.status == "failed" and succeeded:
         # The card share already went to the wallet when the gateway said it failed: the
         # buyer now has it twice. Nothing is moved automatically; a human decides.
-        evidence["detail"] = "refunded to the card after its failure was paid to the wallet"
+        why = "refunded to the card after its failure was paid to the wallet"
+        evidence["detail"] = why
         await records.set_refund(tx, found.refund_id, "held_for_review", evidence)
+        await refund_held(tx, found, why, evidence)
         return Decision("refund_conflict", evidence["detail"], [])
     status = "succeeded" if succeeded else "failed"
     await records.set_refund(tx, found.refund_id, status, evidence, refund_ref=notice.refund_ref)

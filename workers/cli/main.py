@@ -19,6 +19,8 @@ from workers.cli.commands import account, audit, demo, migrate, run, services
 from workers.cli.dlq_commands import dlq
 from workers.cli.failures import CliError, Interrupted
 from workers.cli.params import CONTEXT_SETTINGS
+from workers.cli.recon import recon
+from workers.cli.review import review
 
 _debug = {"on": False}  # set by --debug for the command being run
 
@@ -49,7 +51,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
         logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
 
-for command in (services, migrate, run, dlq, audit, account, demo):
+for command in (services, migrate, run, dlq, audit, account, demo, recon, review):
     cli.add_command(command)
 
 

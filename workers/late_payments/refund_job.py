@@ -29,6 +29,7 @@ from workers.gateway.port import (
 from workers.gateway.registry import Gateways
 from workers.late_payments import records
 from workers.late_payments.records import LateRefund
+from workers.review.openers import refund_held
 from workers.runtime import outbox
 from workers.runtime.outbox import Message
 from workers.runtime.publisher import publish
@@ -119,6 +120,7 @@ async def _one(
         except ValueError as unknown_adapter:  # configuration changed: a human decides
             seen: dict[str, str | int | None] = {"step": "held", "evidence": str(unknown_adapter)}
             await records.set_refund(conn, refund.refund_id, "held_for_review", seen)
+            await refund_held(conn, refund, f"gateway {refund.adapter} is not configured", seen)
             return []
         try:
             if refund.status == "pending":
@@ -152,6 +154,9 @@ async def _one(
                 next_try_in_s=step.next_try_in_s,
                 tried=refund.status != "pending",
             )
+            if step.status == "held_for_review":
+                why = f"refund outcome still {refund.status} after {refund.attempts} tries"
+                await refund_held(conn, refund, why, step.evidence)
             return []
         await records.set_refund(conn, refund.refund_id, refund.status, step.evidence)
         decided = await decision.apply(conn, None, step.notice)

@@ -6,8 +6,16 @@ import asyncpg
 
 # Accounts that mirror money outside payflow (owed by a gateway, paid in from outside) have
 # the negative image of what came in as their balance; the coupon subsidy account's negative
-# balance is what the platform has spent on its coupons. Only these may go below zero.
-_MAY_GO_NEGATIVE = {"gateway_clearing", "funding", "payouts", "coupon_subsidy"}
+# balance is what the platform has spent on its coupons, the gateway fee account's what it
+# paid the gateway (reconciliation). Only these may go below zero.
+_MAY_GO_NEGATIVE = {
+    "gateway_clearing",
+    "funding",
+    "payouts",
+    "coupon_subsidy",
+    "gateway_fees",
+    "gateway_settlements",
+}
 
 
 @dataclass(frozen=True)

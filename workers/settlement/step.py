@@ -33,13 +33,15 @@ from contracts.events.payments import (
 from contracts.events.refunds import RefundRequested
 from contracts.money import Money
 from contracts.topics import ORDERS_REFUNDS, PAYMENTS_DECIDED, Topic
-from workers.ledger import accounts, postings
+from workers.ledger import postings
 from workers.order_state import set_order_state
 from workers.participants import coupons, funds, stock
+from workers.review.openers import settlement_verdict
+from workers.review.rules import OPERATOR_REASON
+from workers.review.store import order_state
 from workers.runtime.errors import PermanentError
 from workers.runtime.stage import Stage
-from workers.settlement import store
-from workers.settlement.legs import Payout, purchase_legs
+from workers.settlement import purchase, store
 from workers.settlement.refund_step import refund
 from workers.tcc.barrier import Verdict
 
@@ -65,6 +67,21 @@ async def _verified(tx: asyncpg.Connection, p: PaymentDecisionPayload) -> Paymen
             "gateway_part": m(t["gateway_part"]),
         }
     )
+
+
+async def _operator_closes(tx: asyncpg.Connection, p: PaymentDecisionPayload) -> bool:
+    """An operator's Cancel of an order in review whose holds went back already (an expired
+    hold): it still closes the order (`payflow review resolve`)."""
+    operator = (p.reason_code or "").startswith(OPERATOR_REASON)
+    return operator and await order_state(tx, p.order_id) == "manual_review"
+
+
+async def _release_holds(tx: asyncpg.Connection, order_id: str) -> None:
+    """Cancel every hold (nothing stays frozen or held) when the order cannot be confirmed;
+    the charge the gateway took waits for an operator."""
+    await funds.cancel(tx, order_id)
+    await stock.release(tx, order_id)
+    await coupons.give_back(tx, order_id)
 
 
 class Settlement(Stage):
@@ -100,24 +117,29 @@ class Settlement(Stage):
 
     async def _confirm(self, tx: asyncpg.Connection, event: PaymentSucceeded) -> Sequence[Envelope]:
         p = await _verified(tx, event.payload)
+        bought = await purchase.build(tx, p)
+        if bought.problems:  # money that does not add up is never posted
+            await _release_holds(tx, p.order_id)
+            detail = "the transaction does not add up: " + "; ".join(bought.problems)
+            return await self._to_review(tx, event, p, "settlement_check", detail)
         try:
             async with tx.transaction():
                 entry, held = await funds.confirm(tx, p.order_id)
         except funds.HoldExpired:
+            await _release_holds(tx, p.order_id)
             detail = "the wallet hold expired before the payment was confirmed"
-            await self._to_review(tx, p, detail)
-            return [self._review(event, "hold_expired", detail)]
+            return await self._to_review(tx, event, p, "hold_expired", detail)
         if entry.verdict is Verdict.DUPLICATE:
             return []
         if entry.verdict is Verdict.REFUSED:
             detail = f"payment succeeded but the order was already cancelled ({entry.reason})"
-            await self._to_review(tx, p, detail)
-            return [self._review(event, "confirm_after_cancel", detail)]
+            return await self._to_review(tx, event, p, "confirm_after_cancel", detail)
         if sum(h.amount for h in held) != p.wallet_part.amount:
             raise ValueError(f"held {held} does not match wallet part {p.wallet_part}")
         await stock.sell(tx, p.order_id)
         await coupons.use(tx, p.order_id)
-        payouts = await self._post(tx, p)
+        await purchase.post(tx, p, bought)
+        payouts = bought.payouts
         await store.set_transaction_status(tx, p.transaction_id, "settled")
         await set_order_state(tx, p.order_id, "settled", OPEN)
         cur = p.total.currency
@@ -148,56 +170,29 @@ class Settlement(Stage):
             )
         ]
 
-    async def _post(
-        self, tx: asyncpg.Connection, p: PaymentDecisionPayload
-    ) -> list[tuple[Payout, str]]:
-        cur = p.total.currency
-        rows = await store.details(tx, p.transaction_id)
-        payouts = []
-        for r in rows:
-            acct = await accounts.ensure(tx, accounts.merchant_payable(r["merchant_id"], cur))
-            payouts.append(
-                (
-                    Payout(r["sub_order_id"], acct, r["amount"], r["fee"], r["subsidy"]),
-                    r["merchant_id"],
-                )
-            )
-        legs = purchase_legs(
-            wallet=await accounts.ensure(tx, accounts.wallet(p.buyer_id, cur)),
-            gateway_clearing=await accounts.ensure(tx, accounts.external("gateway_clearing", cur)),
-            clearing=await accounts.ensure(tx, accounts.platform("order_clearing", cur)),
-            fee_income=await accounts.ensure(tx, accounts.platform("fee_income", cur)),
-            coupon_subsidy=await accounts.ensure(tx, accounts.platform("coupon_subsidy", cur)),
-            wallet_part=p.wallet_part.amount,
-            gateway_part=p.gateway_part.amount,
-            payouts=[po for po, _ in payouts],
-        )
-        await postings.post(
-            tx,
-            kind="purchase",
-            order_id=p.order_id,
-            idempotency_key=f"purchase:{p.order_id}",
-            currency=cur,
-            legs=legs,
-            defer=True,  # flushed in before_commit
-        )
-        return payouts
-
     async def _to_review(
-        self, tx: asyncpg.Connection, p: PaymentDecisionPayload, detail: str
-    ) -> None:
+        self,
+        tx: asyncpg.Connection,
+        event: Envelope,
+        p: PaymentDecisionPayload,
+        verdict: str,
+        detail: str,
+    ) -> list[Envelope]:
+        """A decision we cannot apply: the order waits in review (a cancelled or settled one
+        stays so), with a case saying what an operator must do."""
         await store.set_transaction_status(tx, p.transaction_id, "manual_review", detail)
         await set_order_state(tx, p.order_id, "manual_review", OPEN, detail)
+        await settlement_verdict(tx, verdict, p.order_id, p.transaction_id, p.gateway_ref, detail)
+        return [self._review(event, verdict, detail)]
 
     async def _cancel(self, tx: asyncpg.Connection, event: PaymentFailed) -> Sequence[Envelope]:
         p = event.payload
         entry = await funds.cancel(tx, p.order_id)
-        if entry.verdict is Verdict.DUPLICATE:
+        if entry.verdict is Verdict.DUPLICATE and not await _operator_closes(tx, p):
             return []
         if entry.verdict is Verdict.REFUSED:
             detail = f"payment failed after the order was settled ({entry.reason})"
-            await self._to_review(tx, p, detail)
-            return [self._review(event, "cancel_after_confirm", detail)]
+            return await self._to_review(tx, event, p, "cancel_after_confirm", detail)
         await stock.release(tx, p.order_id)
         await coupons.give_back(tx, p.order_id)
         reason = p.reason_code or "payment_failed"

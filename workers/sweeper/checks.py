@@ -18,6 +18,7 @@ from workers.gateway.registry import Gateways
 from workers.order_state import set_order_state
 from workers.payments import rules as payment_rules
 from workers.payments.rules import evidence_of
+from workers.review.cases import Kind, open_case
 from workers.runtime import outbox
 from workers.runtime.metrics import SWEEPER_CHECKS
 from workers.runtime.outbox import Message
@@ -170,6 +171,12 @@ async def _never_received(
 async def _unresolved(conn: asyncpg.Connection, due: DuePayment, key: str, n: int) -> Envelope:
     """Still unknown after the last check: a human decides, with the evidence kept."""
     detail = f"payment {due.payment_id} still unknown after {n} status queries"
+    kind: Kind = "payment_unresolved" if due.order_id else "top_up_unresolved"
+    evidence = {"checks": n, "reference": due.reference, "amount": due.amount}
+    evidence["currency"] = due.currency
+    subject = f"payment:{due.payment_id}"
+    ids = {"order_id": due.order_id, "payment_id": due.payment_id}
+    await open_case(conn, kind, subject, detail, evidence, **ids)
     if due.order_id is None:
         op = due.reference
         payload = await outcomes.top_up_payload(conn, op, "unresolved", detail)

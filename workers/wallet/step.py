@@ -31,6 +31,7 @@ from workers.participants import funds
 from workers.payments import records as payment_records
 from workers.payments import rules as payment_rules
 from workers.payments.rules import Asked
+from workers.review.cases import open_case
 from workers.runtime.metrics import UNKNOWN_PAYMENTS
 from workers.runtime.stage import Stage
 from workers.tcc.barrier import Verdict
@@ -201,6 +202,18 @@ class WalletOperations(Stage):
             return []
         if confirmed is None or not confirmed.apply:
             # Paid out, but the hold can no longer be confirmed: money left; a human decides.
+            why = "the hold expired" if confirmed is None else confirmed.reason
+            await open_case(
+                tx,
+                "hold_expired" if confirmed is None else "race_loser",
+                f"withdrawal:{w.operation_id}",
+                f"payout sent, but the withdrawal's hold is not confirmable: {why}",
+                {
+                    "operation_id": w.operation_id,
+                    "amount": w.amount.amount,
+                    "currency": w.amount.currency,
+                },
+            )
             return await close(
                 tx,
                 event,

@@ -1,0 +1,1 @@
+"""Reconciliation against the gateway's daily statement (docs/reconciliation.md)."""
