@@ -138,6 +138,14 @@ async def test_replayed_dead_letters_complete_once(
             )
         )
         assert any(d["order_id"] == payment_id for d in listed)
+        # Not poison (a signature we could not check yet): a case in the review queue too.
+        opened = await pool.fetch(
+            """SELECT c.state FROM review_cases c JOIN dead_letters d
+                 ON c.subject = 'dead_letter:' || d.dead_letter_id
+               WHERE c.kind = 'dead_letter' AND d.order_id = $1""",
+            payment_id,
+        )
+        assert opened and {r["state"] for r in opened} == {"open"}
 
         await children.stop()  # the operator deploys the rotated key, keeping the old one
         start_workers(
@@ -190,3 +198,10 @@ async def test_replayed_dead_letters_complete_once(
         "SELECT min(replay_count) FROM dead_letters WHERE order_id = $1", payment_id
     )
     assert replayed >= 2
+    closed = await pool.fetch(
+        """SELECT c.state, c.resolution FROM review_cases c JOIN dead_letters d
+             ON c.subject = 'dead_letter:' || d.dead_letter_id
+           WHERE c.kind = 'dead_letter' AND d.order_id = $1""",
+        payment_id,
+    )
+    assert {(r["state"], r["resolution"]) for r in closed} == {("resolved", "replayed")}

@@ -12,7 +12,8 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from workers.runtime.dead_letters import REPLAY_HEADER, stored_headers
+from workers.review.cases import close_subject
+from workers.runtime.dead_letters import REPLAY_HEADER, case_subject, stored_headers
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,11 @@ async def replay(
                 """UPDATE dead_letters SET replayed_at = now(), replay_count = replay_count + 1
                    WHERE dead_letter_id = $1""",
                 dead_letter_id,
+            )
+            # Its case is done: the message is back where it came from (if it fails again it
+            # is a new dead letter, and a new case).
+            await close_subject(
+                conn, "dead_letter", case_subject(dead_letter_id), "replayed", "payflow dlq replay"
             )
             result.sent.append(dead_letter_id)
     return result

@@ -25,8 +25,8 @@ from contracts.money import Money
 from workers.callback_handling import decision
 from workers.gateway.port import StatementLine
 from workers.recon import action_store as actions
-from workers.recon import store
 from workers.recon.rules import EXCEPTIONS
+from workers.review import cases
 from workers.runtime import outbox
 from workers.runtime.errors import PermanentError
 from workers.runtime.outbox import Message
@@ -117,7 +117,7 @@ async def _close(
 ) -> None:
     case = int(row["case_id"])
     await actions.mark_resolved(conn, row["day"], row["line_key"], action)
-    await store.close_case(conn, case, f"{action}: {reason}", operator)
+    await cases.close_case(conn, case, f"{action}: {reason}", operator)
     await actions.log_action(
         conn,
         case_id=case,

@@ -15,6 +15,7 @@ from workers.gateway.port import StatementLine
 from workers.gateway.registry import Gateways
 from workers.recon import booking, store
 from workers.recon.rules import EXCEPTIONS, Line, Outcome, classify
+from workers.review import cases
 from workers.review.cases import Kind, open_case
 
 CASE_KIND: Kind = "recon_exception"
@@ -128,7 +129,7 @@ async def _store_outcomes(
         else:
             report[o.category] += 1
             if before is not None and before["case_id"] is not None:
-                await store.close_case(
+                await cases.close_case(
                     conn, before["case_id"], f"reconciled: now {o.category}", RECON
                 )
         if o.category == "matched" and o.line is not None:

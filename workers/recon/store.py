@@ -188,15 +188,3 @@ async def close_unreferenced(
         resolution,
         who,
     )
-
-
-async def close_case(conn: asyncpg.Connection, case_id: int, resolution: str, who: str) -> bool:
-    status: str = await conn.execute(
-        """UPDATE review_cases SET state = 'resolved', resolution = $2, resolved_by = $3,
-               resolved_at = now()
-            WHERE case_id = $1 AND state = 'open'""",
-        case_id,
-        resolution,
-        who,
-    )
-    return status == "UPDATE 1"

@@ -20,7 +20,7 @@ from contracts.envelope import Envelope
 from contracts.events.payments import PaymentFailed, PaymentSucceeded
 from contracts.events.refunds import RefundRequested, RefundRequestedPayload
 from workers.late_payments import records
-from workers.review import rules, store
+from workers.review import cases, rules, store
 from workers.review.cases import Case
 from workers.review.rules import Action, Facts
 from workers.runtime import outbox
@@ -103,7 +103,7 @@ async def _act(
     messages = await outbox.store(conn, PRODUCER, None, events)
     detail["events"] = [str(e.event_id) for e in events]
     await store.log_action(conn, c.case_id, operator, action, reason, key, "applied", detail)
-    await store.close(conn, c.case_id, action, operator)
+    await cases.close_case(conn, c.case_id, action, operator)
     return Outcome(c.case_id, action, "applied", False, detail), messages
 
 

@@ -66,3 +66,29 @@ async def open_case(
         )
     assert case_id is not None
     return case_id
+
+
+async def close_case(conn: asyncpg.Connection, case_id: int, resolution: str, who: str) -> bool:
+    """Resolve an open case (an operator's action, or a worker that saw the trouble go away);
+    False when it was resolved already."""
+    status: str = await conn.execute(
+        """UPDATE review_cases SET state = 'resolved', resolution = $2, resolved_by = $3,
+               resolved_at = now()
+            WHERE case_id = $1 AND state = 'open'""",
+        case_id,
+        resolution,
+        who,
+    )
+    return status == "UPDATE 1"
+
+
+async def close_subject(
+    conn: asyncpg.Connection, kind: Kind, subject: str, resolution: str, who: str
+) -> bool:
+    """Resolve the open case of (kind, subject), if there is one."""
+    case_id: int | None = await conn.fetchval(
+        "SELECT case_id FROM review_cases WHERE kind = $1 AND subject = $2 AND state = 'open'",
+        kind,
+        subject,
+    )
+    return case_id is not None and await close_case(conn, case_id, resolution, who)

@@ -185,16 +185,6 @@ async def log_action(
     )
 
 
-async def close(conn: asyncpg.Connection, case_id: int, resolution: str, operator: str) -> None:
-    await conn.execute(
-        """UPDATE review_cases SET state = 'resolved', resolution = $2, resolved_by = $3,
-               resolved_at = now() WHERE case_id = $1 AND state = 'open'""",
-        case_id,
-        resolution,
-        operator,
-    )
-
-
 async def unpublished(conn: asyncpg.Connection, event_ids: list[str]) -> list[Message]:
     """Of an action's events, those not published yet (the command died after its commit)."""
     rows = await conn.fetch(

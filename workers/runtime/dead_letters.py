@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 
 from contracts.topics import DLQ_HEADER_FIELDS, DLQ_HEADER_PREFIX, DLQ_SUFFIX
+from workers.review.cases import open_case
 from workers.runtime.outbox import Message
 
 HEADER_PREFIX = DLQ_HEADER_PREFIX
@@ -28,6 +29,25 @@ TRUNCATED_HEADER = DLQ_HEADER_PREFIX + "truncated"
 MAX_DLQ_MESSAGE_BYTES = 900_000
 MAX_ORIGINAL_HEADER_BYTES = 64_000
 MAX_DETAIL = 2_000
+# Poison: the bytes themselves can never be processed (not a record we can read, not JSON,
+# not a contract). Anything else dead-lettered (a business refusal such as an unverified
+# decision, or a bug: unhandled_error) needs a human and is a review case too.
+POISON = frozenset(
+    {
+        "unreadable_record",
+        "empty_message",
+        "not_json",
+        "not_an_object",
+        "number_too_large",
+        "undecodable",
+        "unknown_topic",
+        "invalid_event",
+    }
+)
+
+
+def case_subject(dead_letter_id: int) -> str:
+    return f"dead_letter:{dead_letter_id}"
 
 
 @dataclass(frozen=True)
@@ -101,7 +121,8 @@ def _fit_headers(
 
 
 async def store(conn: asyncpg.Connection, dl: DeadLetter) -> int:
-    """Record a dead letter (once per source position; a repeat adds its attempts)."""
+    """Record a dead letter (once per source position; a repeat adds its attempts); one that
+    is not poison opens a review case with it."""
     dead_letter_id: int = await conn.fetchval(
         """INSERT INTO dead_letters (consumer, source_topic, source_partition, source_offset,
                message_key, message_value, header_keys, header_values, event_id, order_id,
@@ -124,6 +145,25 @@ async def store(conn: asyncpg.Connection, dl: DeadLetter) -> int:
         _text(dl.detail),
         dl.attempts,
     )
+    if dl.reason_code not in POISON:
+        evidence = {
+            "consumer": dl.consumer,
+            "topic": dl.topic,
+            "partition": dl.partition,
+            "offset": dl.offset,
+            "reason_code": dl.reason_code,
+            "detail": dl.detail[:MAX_DETAIL],
+            "operator_must": "fix the cause, then `payflow dlq replay` it (or explain it)",
+        }
+        reason = f"{dl.reason_code}: {dl.detail[:300]}"
+        await open_case(
+            conn,
+            "dead_letter",
+            case_subject(dead_letter_id),
+            reason,
+            evidence,
+            order_id=dl.order_id,
+        )
     return dead_letter_id
 
 
