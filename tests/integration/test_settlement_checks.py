@@ -3,6 +3,10 @@ details, the legs and the totals before confirming anything, releases every hold
 the order in manual review with a settlement_check case; an operator's refund returns the
 gateway charge and cancels it. Through the running pipeline and the real simulator."""
 
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -18,6 +22,7 @@ from tests.support.pipeline import (
     publish,
     seed_catalogue,
 )
+from tests.support.services import scratch_database
 from workers.review.actions import resolve
 
 pytestmark = pytest.mark.integration
@@ -77,3 +82,46 @@ async def test_a_transaction_that_does_not_add_up_goes_to_review_not_to_the_ledg
         oid,
     )
     await assert_audit_clean(pool)
+
+
+@pytest.fixture
+async def scratch(services: Settings) -> AsyncIterator[tuple[Settings, asyncpg.Pool]]:
+    suffix = f"settle_{uuid.uuid4().hex[:8]}"
+    async with scratch_database(services, suffix) as p:
+        yield services.model_copy(update={"pg_database": f"{services.pg_database}_{suffix}"}), p
+
+
+async def test_a_sale_that_would_break_an_invariant_moves_nothing_and_goes_to_review(
+    scratch: tuple[Settings, asyncpg.Pool], producer: AIOKafkaProducer, tmp_path: Path
+) -> None:
+    """The stock row no longer holds what the order held (a bad manual edit): selling it
+    would take `held` below zero. Nothing of the sale happens (no hold confirmed, nothing
+    posted); the case says the holds could not be released either, for an operator to fix.
+    A database of its own: the edit breaks the stock invariant on purpose."""
+    settings, pool = scratch
+    await seed_catalogue(pool)
+    buyer = uid("buyer-inv")
+    await fund_wallet(pool, buyer, WALLET_PART, f"invariant:{buyer}")
+    order = order_submitted(uid("ord-inv"), buyer, {"sku-novel": 1})
+    oid = order.correlation_id
+    env = {"PAYFLOW_SIM_DB": str(tmp_path / "sim.db")}
+    async with pipeline(settings, pool, producer, env, without=("settlement",)):
+        await publish(producer, order)
+        await reaches(pool, oid, "paid")
+        await pool.execute(
+            "UPDATE stock SET available = available + held, held = 0 WHERE sku_id = 'sku-novel'"
+        )
+    async with pipeline(settings, pool, producer, env):
+        await reaches(pool, oid, "manual_review")
+    reason = await pool.fetchval(
+        "SELECT reason FROM review_cases WHERE kind = 'settlement_check' AND order_id = $1", oid
+    )
+    assert reason.startswith("settling would break an invariant")
+    assert "the holds could not be released either" in reason
+    posted = await pool.fetchval(
+        "SELECT count(*) FROM ledger_transactions WHERE order_id = $1 AND kind = 'purchase'", oid
+    )
+    confirmed = await pool.fetchval(
+        "SELECT count(*) FROM fund_holds WHERE order_id = $1 AND state <> 'held'", oid
+    )
+    assert posted == 0 and confirmed == 0  # the whole sale rolled back

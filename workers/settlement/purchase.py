@@ -13,6 +13,10 @@ from workers.settlement import checks, store
 from workers.settlement.legs import Payout, purchase_legs
 
 
+class Broken(Exception):
+    """Settling this transaction would break an invariant our checks did not see coming."""
+
+
 @dataclass(frozen=True)
 class Purchase:
     payouts: list[tuple[Payout, str]]  # with each merchant's id

@@ -123,22 +123,12 @@ class Settlement(Stage):
             detail = "the transaction does not add up: " + "; ".join(bought.problems)
             return await self._to_review(tx, event, p, "settlement_check", detail)
         try:
-            async with tx.transaction():
-                entry, held = await funds.confirm(tx, p.order_id)
-        except funds.HoldExpired:
-            await _release_holds(tx, p.order_id)
-            detail = "the wallet hold expired before the payment was confirmed"
-            return await self._to_review(tx, event, p, "hold_expired", detail)
-        if entry.verdict is Verdict.DUPLICATE:
-            return []
-        if entry.verdict is Verdict.REFUSED:
-            detail = f"payment succeeded but the order was already cancelled ({entry.reason})"
-            return await self._to_review(tx, event, p, "confirm_after_cancel", detail)
-        if sum(h.amount for h in held) != p.wallet_part.amount:
-            raise ValueError(f"held {held} does not match wallet part {p.wallet_part}")
-        await stock.sell(tx, p.order_id)
-        await coupons.use(tx, p.order_id)
-        await purchase.post(tx, p, bought)
+            async with tx.transaction():  # all or nothing: a broken invariant moves nothing
+                stopped = await self._sell(tx, event, p, bought)
+        except (purchase.Broken, asyncpg.CheckViolationError) as broken:
+            return await self._broken(tx, event, p, str(broken).splitlines()[0])
+        if stopped is not None:
+            return stopped
         payouts = bought.payouts
         await store.set_transaction_status(tx, p.transaction_id, "settled")
         await set_order_state(tx, p.order_id, "settled", OPEN)
@@ -169,6 +159,47 @@ class Settlement(Stage):
                 ),
             )
         ]
+
+    async def _sell(
+        self,
+        tx: asyncpg.Connection,
+        event: PaymentSucceeded,
+        p: PaymentDecisionPayload,
+        bought: purchase.Purchase,
+    ) -> list[Envelope] | None:
+        """Confirm every hold and post the purchase; None when sold, else what happened
+        instead (a duplicate, or the order in review)."""
+        try:
+            async with tx.transaction():
+                entry, held = await funds.confirm(tx, p.order_id)
+        except funds.HoldExpired:
+            await _release_holds(tx, p.order_id)
+            detail = "the wallet hold expired before the payment was confirmed"
+            return await self._to_review(tx, event, p, "hold_expired", detail)
+        if entry.verdict is Verdict.DUPLICATE:
+            return []
+        if entry.verdict is Verdict.REFUSED:
+            detail = f"payment succeeded but the order was already cancelled ({entry.reason})"
+            return await self._to_review(tx, event, p, "confirm_after_cancel", detail)
+        if sum(h.amount for h in held) != p.wallet_part.amount:
+            raise purchase.Broken(f"held {held} does not match wallet part {p.wallet_part}")
+        await stock.sell(tx, p.order_id)
+        await coupons.use(tx, p.order_id)
+        await purchase.post(tx, p, bought)
+        return None
+
+    async def _broken(
+        self, tx: asyncpg.Connection, event: Envelope, p: PaymentDecisionPayload, why: str
+    ) -> list[Envelope]:
+        """Settling would break an invariant of the holds or the accounts: nothing of it
+        happened; the holds are released if they still can be, and an operator decides."""
+        detail = f"settling would break an invariant: {why}"
+        try:
+            async with tx.transaction():
+                await _release_holds(tx, p.order_id)
+        except asyncpg.CheckViolationError as stuck:
+            detail += f"; the holds could not be released either ({str(stuck).splitlines()[0]})"
+        return await self._to_review(tx, event, p, "settlement_check", detail)
 
     async def _to_review(
         self,
