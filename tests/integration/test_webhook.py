@@ -278,11 +278,19 @@ async def test_each_refusal_is_answered_recorded_and_counted(
 
 async def test_a_callback_id_is_accepted_once(running: Settings, pool: asyncpg.Pool) -> None:
     body = _body()
-    assert (await _post(running, body, _headers(body)))[0] == 200
-    # The gateway's retry: same callback, signed afresh.
+    status, first = await _post(running, body, _headers(body))
+    assert status == 200 and "duplicate" not in first
+    # The gateway's retry of a callback whose 200 it lost: same body, signed afresh. It is on
+    # the topic already: 200 with the first copy's event id, never published twice.
     status, answer = await _post(running, body, _headers(body, timestamp=int(time.time()) - 1))
+    assert status == 200 and answer == {**first, "duplicate": True}
+    assert await _rejections(pool, body.encode()) == []
+    # Another body under the accepted callback id is refused.
+    other = body.replace('"succeeded"', '"failed"')
+    assert other != body
+    status, answer = await _post(running, other, _headers(other))
     assert (status, answer["error"]) == (401, "replayed_callback")
-    assert await _rejections(pool, body.encode()) == ["replayed_callback"]
+    assert await _rejections(pool, other.encode()) == ["replayed_callback"]
     callback_id = json.loads(body)["callback_id"]
     assert (
         await pool.fetchval(
@@ -292,10 +300,14 @@ async def test_a_callback_id_is_accepted_once(running: Settings, pool: asyncpg.P
     )
 
 
-async def test_concurrent_duplicates_are_accepted_once(running: Settings) -> None:
+async def test_concurrent_duplicates_are_accepted_once(
+    running: Settings, pool: asyncpg.Pool
+) -> None:
     body = _body()
     results = await asyncio.gather(*(_post(running, body, _headers(body)) for _ in range(5)))
-    assert sorted(s for s, _ in results) == [200, 401, 401, 401, 401]
+    assert [s for s, _ in results] == [200] * 5
+    assert len({a["event_id"] for _, a in results}) == 1  # one copy on the topic
+    assert sorted(bool(a.get("duplicate")) for _, a in results) == [False] + [True] * 4
 
 
 async def test_a_body_over_the_limit_is_413_and_recorded_cut(

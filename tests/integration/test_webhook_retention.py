@@ -1,7 +1,7 @@
 """The webhook's tables pruned past PAYFLOW_WEBHOOK_RETENTION_DAYS, against the real webhook,
 Kafka and Postgres: old receipts and rejections go in bounded batches (the server prunes on its
-own), recent ones stay; a replay inside the tolerance is still refused, and once a receipt is
-pruned its replay is refused as stale, never accepted as new."""
+own), recent ones stay; a replay inside the tolerance is known as a duplicate, and once a
+receipt is pruned its replay is refused as stale, never accepted as new."""
 
 import time
 import uuid
@@ -81,12 +81,12 @@ async def test_old_rows_are_pruned_in_batches_and_recent_ones_kept(
     assert await _left(pool, recent) == (3, 2)
 
 
-async def test_a_replay_is_refused_before_and_after_its_receipt_is_pruned(
+async def test_a_replay_is_a_duplicate_until_its_receipt_is_pruned_then_stale(
     services: Settings, pool: asyncpg.Pool, producer: AIOKafkaProducer
 ) -> None:
     """A webhook whose clock the test moves: the replay (same body, same signed headers) is
-    refused while the receipt is kept, and after pruning it as stale: pruning waits for the
-    signed timestamp to be past the tolerance."""
+    answered as a duplicate while the receipt is kept, and refused as stale after pruning:
+    pruning waits for the signed timestamp to be past the tolerance."""
     settings = _settings(services)
     now = [time.time()]
 
@@ -101,11 +101,12 @@ async def test_a_replay_is_refused_before_and_after_its_receipt_is_pruned(
         body = _body()
         headers = _headers(body, timestamp=int(now[0]))
         assert (await _post(settings, body, headers))[0] == 200
-        # Inside the tolerance, after a pruning pass: the receipt is kept, the replay refused.
+        # Inside the tolerance, after a pruning pass: the receipt is kept, so the copy is
+        # known as the one on the topic (200, duplicate), never published again.
         now[0] += settings.callback_tolerance_s - 5
         await retention.prune(pool, settings.webhook_retention_days, now[0])
         status, answer = await _post(settings, body, headers)
-        assert (status, answer["error"]) == (401, "replayed_callback")
+        assert (status, answer.get("duplicate")) == (200, True)
         # Past the retention the receipt is pruned; the same replay is now stale.
         now[0] += settings.webhook_retention_days * DAY
         pruned = await retention.prune(pool, settings.webhook_retention_days, now[0])

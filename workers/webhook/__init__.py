@@ -13,7 +13,8 @@ answered `{"error": <code>, "detail": <sentence>}`, recorded in `webhook_rejecti
 | 400 | malformed_headers | key id not an identifier, timestamp not Unix seconds, signature not v1=<64 hex> |
 | 400 | malformed_notice | body not UTF-8 text (no signature can hold), or, once the signature verifies, not a notice the provider's reader accepts |
 | 401 | unknown_key_id, bad_signature, stale_timestamp, future_timestamp | contracts.signing.verify |
-| 401 | replayed_callback | (provider, callback_id) was accepted before: it is on the topic already |
+| 401 | replayed_callback | (provider, callback_id) was accepted before with another body |
+| 200 | duplicate: true   | the same callback (id and body) was accepted before: on the topic once |
 | 503 | unavailable | Kafka or Postgres failed: nothing kept, the gateway retries (not a rejection) |
 | 200 | `{"received": true, "event_id": ...}` | on the callback topic (acks=all) and receipt committed |
 

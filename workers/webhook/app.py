@@ -7,6 +7,7 @@ recorded, logged as one line and counted.
 """
 
 import asyncio
+import hashlib
 import time
 import uuid
 from collections.abc import Callable
@@ -70,7 +71,7 @@ class Webhook:
             )
             if isinstance(signed, Rejection):
                 raise Refused(signed)
-            event_id = await self._accept(provider, body, signed, received_at)
+            event_id, again = await self._accept(provider, body, signed, received_at)
         except Refused as refused:
             seen = refused.body or body or await self._peek(request)
             await self._record(request, provider, refused.rejection, seen, received_at)
@@ -78,6 +79,11 @@ class Webhook:
             return web.json_response({"error": r.code, "detail": r.detail}, status=r.status)
         except _Unavailable as exc:
             return self._unavailable(provider, exc)
+        if again:  # the gateway's retry of a callback whose 200 it lost: it is on the topic
+            metrics.WEBHOOK_CALLBACKS.labels(provider, "duplicate").inc()
+            log.info("webhook_duplicate", provider=provider, event_id=str(event_id))
+            answer = {"received": True, "event_id": str(event_id), "duplicate": True}
+            return web.json_response(answer)
         metrics.WEBHOOK_CALLBACKS.labels(provider, "accepted").inc()
         log.info("webhook_accepted", provider=provider, event_id=str(event_id))
         return web.json_response({"received": True, "event_id": str(event_id)})
@@ -106,7 +112,9 @@ class Webhook:
 
     async def _accept(
         self, provider: str, body: bytes, signed: SignedHeaders, received_at: datetime
-    ) -> uuid.UUID:
+    ) -> tuple[uuid.UUID, bool]:
+        """The event id the callback is on the topic as, and whether it was there already (the
+        same callback id with the same body, accepted before: published once, answered 200)."""
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
@@ -138,6 +146,7 @@ class Webhook:
             )
         except (MalformedNotice, ValueError) as exc:  # pydantic's ValidationError included
             raise Refused(checks.malformed(str(exc).replace("\n", " "))) from exc
+        digest = hashlib.sha256(body).hexdigest()
         try:
             async with self.pool.acquire() as conn, conn.transaction():
                 fresh = await store.insert_receipt(
@@ -149,8 +158,12 @@ class Webhook:
                     signed.key_id,
                     signed.timestamp,
                     received_at,
+                    digest,
                 )
                 if not fresh:
+                    first = await store.accepted_before(conn, provider, notice.callback_id, digest)
+                    if first is not None:
+                        return first, True
                     raise Refused(checks.replayed(provider, notice.callback_id))
                 await asyncio.wait_for(
                     self.producer.send_and_wait(
@@ -162,7 +175,7 @@ class Webhook:
             raise
         except Exception as exc:  # Kafka or Postgres: nothing was kept, the gateway retries
             raise _Unavailable(exc) from exc
-        return event.event_id
+        return event.event_id, False
 
     async def _record(
         self,

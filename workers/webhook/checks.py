@@ -104,5 +104,5 @@ def replayed(provider: str, callback_id: str) -> Rejection:
     return Rejection(
         401,
         "replayed_callback",
-        f"{provider} callback {callback_id} was accepted before (it is on the topic already)",
+        f"{provider} callback {callback_id} was accepted before with another body",
     )

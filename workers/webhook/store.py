@@ -17,14 +17,15 @@ async def insert_receipt(
     key_id: str,
     timestamp: int,
     received_at: datetime,
+    body_digest: str,
 ) -> bool:
     """False when (provider, callback_id) was accepted before. A concurrent insert of the same
     pair waits on this row's unique entry until this transaction ends, then finds it (commit)
     or takes its place (rollback)."""
     inserted = await conn.fetchval(
         """INSERT INTO webhook_receipts (provider, callback_id, event_id, payment_id, key_id,
-               signed_at, received_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)
+               signed_at, received_at, body_digest)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
            ON CONFLICT (provider, callback_id) DO NOTHING RETURNING true""",
         provider,
         callback_id,
@@ -33,8 +34,23 @@ async def insert_receipt(
         key_id,
         timestamp,
         received_at,
+        body_digest,
     )
     return bool(inserted)
+
+
+async def accepted_before(
+    conn: asyncpg.Connection, provider: str, callback_id: str, body_digest: str
+) -> uuid.UUID | None:
+    """The event id this very callback (same id, same body) was accepted as, if it was."""
+    found: uuid.UUID | None = await conn.fetchval(
+        """SELECT event_id FROM webhook_receipts
+           WHERE provider = $1 AND callback_id = $2 AND body_digest = $3""",
+        provider,
+        callback_id,
+        body_digest,
+    )
+    return found
 
 
 @dataclass(frozen=True)
