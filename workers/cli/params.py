@@ -4,6 +4,7 @@ Validation happens while parsing, so a bad value is a usage error (exit 2) namin
 option and what it expects, before any service is contacted.
 """
 
+import os
 import re
 from datetime import datetime
 from typing import Any
@@ -102,3 +103,11 @@ STAGE = StageName()
 RUN_TARGET = StageName(RUN_EXTRAS)
 REASON = ReasonCode()
 ZONED_TIME = ZonedTime()
+
+
+def operator_name(flag: str | None) -> str:
+    """Who acts, for the operator action log: --operator, else PAYFLOW_OPERATOR, else USER."""
+    who = (flag or os.environ.get("PAYFLOW_OPERATOR") or os.environ.get("USER") or "").strip()
+    if not who:
+        raise click.UsageError("no operator name: pass --operator NAME or set PAYFLOW_OPERATOR")
+    return who

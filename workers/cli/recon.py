@@ -3,7 +3,6 @@
 bad argument, an unreadable statement or an unreachable gateway."""
 
 import json
-import os
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ import click
 from infra.settings import Settings
 from workers.cli.aio import run_async
 from workers.cli.failures import CliError
-from workers.cli.params import CONTEXT_SETTINGS
+from workers.cli.params import CONTEXT_SETTINGS, operator_name
 
 DEFAULT_GRACE_S = 900.0
 
@@ -93,9 +92,7 @@ def resolve(
     from workers.cli.commands import load_settings
     from workers.recon.resolve import BadTarget, parse_target
 
-    who = (operator or os.environ.get("PAYFLOW_OPERATOR") or os.environ.get("USER") or "").strip()
-    if not who:
-        raise click.UsageError("no operator: pass --operator or set PAYFLOW_OPERATOR")
+    who = operator_name(operator)
     if not reason.strip():
         raise click.UsageError("--reason must not be empty")
     if to is not None and action != "relink":
