@@ -2,7 +2,6 @@
 work is in workers/review/)."""
 
 import json
-import os
 import sys
 from typing import Any, cast
 
@@ -11,7 +10,7 @@ import click
 from infra.settings import Settings
 from workers.cli.aio import run_async
 from workers.cli.failures import CliError
-from workers.cli.params import CONTEXT_SETTINGS
+from workers.cli.params import CONTEXT_SETTINGS, operator_name
 from workers.review.rules import ACTIONS, FITS, Action
 
 KINDS = sorted(FITS)
@@ -57,9 +56,7 @@ def resolve(
 ) -> int:
     """Resolve a case: succeed (Confirm), fail (Cancel), refund, or explain (close with the
     reason). The same command again answers with its first outcome."""
-    who = operator or os.environ.get("PAYFLOW_OPERATOR") or os.environ.get("USER")
-    if not who:
-        raise CliError("no operator name: pass --operator NAME or set PAYFLOW_OPERATOR")
+    who = operator_name(operator)
     if not reason.strip():
         raise CliError("--reason must say why (it is kept in the operator action log)")
     return run_async(_resolve(_settings(), case_id, action, reason, who, gateway_ref))
@@ -114,13 +111,13 @@ async def _show(settings: Settings, case_id: int) -> int:
 
 async def describe(conn: Any, case_id: int) -> dict[str, Any] | None:
     """The case with everything an operator needs to decide it."""
-    from workers.review import actions, rules, store
+    from workers.review import facts, rules, store
 
     row = await store.case(conn, case_id)
     if row is None:
         return None
     c = store.case_of(row)
-    f = await actions.facts(conn, c)
+    f = await facts.facts(conn, c)
     out: dict[str, Any] = {
         **c.__dict__,
         "opened_at": row["opened_at"],

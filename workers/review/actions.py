@@ -11,7 +11,7 @@ resolved case is refused. Refusals are logged too.
 import json
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -22,11 +22,13 @@ from contracts.events.refunds import RefundRequested, RefundRequestedPayload
 from workers.late_payments import records
 from workers.review import cases, rules, store
 from workers.review.cases import Case
+from workers.review.facts import facts, operation_id, refund_id
 from workers.review.rules import Action, Facts
 from workers.runtime import outbox
 from workers.runtime.outbox import Message
 from workers.runtime.publisher import publish
 from workers.sweeper.outcomes import decision_payload
+from workers.wallet import operator
 
 PRODUCER = "review"
 
@@ -107,37 +109,8 @@ async def _act(
     return Outcome(c.case_id, action, "applied", False, detail), messages
 
 
-def refund_id(c: Case) -> str:
-    """The gateway refund a case is about (its subject may carry a '#n' of a later hold)."""
-    return str(c.evidence.get("refund_id") or c.subject.removeprefix("refund:"))
-
-
 def _json(value: Any) -> dict[str, Any]:
     return json.loads(value) if isinstance(value, str) else dict(value)
-
-
-async def facts(conn: asyncpg.Connection, c: Case) -> Facts:
-    """What our records say about the case's subject now."""
-    order_state = await store.order_state(conn, c.order_id) if c.order_id else None
-    pay = (
-        await store.payment(conn, c.payment_id, c.order_id)
-        if (c.payment_id or c.order_id)
-        else None
-    )
-    refund = None
-    if c.subject.startswith("refund:"):
-        refund = await store.refund(conn, refund_id(c))
-    ref = pay["gateway_ref"] if pay is not None else None
-    return Facts(
-        kind=c.kind,
-        order_state=order_state,
-        payment_status=pay["status"] if pay is not None else None,
-        gateway_ref=ref,
-        holds_open=await store.holds_open(conn, c.order_id) if c.order_id else False,
-        refund_status=refund["status"] if refund is not None else None,
-        refund_kind=refund["kind"] if refund is not None else None,
-        charge_refunded=await store.charge_refunded(conn, ref) if ref else False,
-    )
 
 
 async def _refusal(
@@ -168,6 +141,10 @@ async def _apply(
             assert pay is not None
             status = "succeeded" if step == "payment_succeeded" else "failed"
             await store.decide_payment(conn, pay["payment_id"], status, ref, reason)
+        elif step == "record_charge":
+            await _record_charge(conn, c, ref)
+        elif step in ("publish_top_up_result", "cancel_withdrawal"):
+            events += await _wallet_step(conn, c, step, action, ref, reason)
         elif step == "publish_confirm":
             assert c.order_id is not None
             p = await decision_payload(conn, c.order_id, "operator_confirmed", reason[:500])
@@ -192,6 +169,30 @@ async def _apply(
             events.append(RefundRequested.new(c.order_id, payload, idempotency_key=key))
             detail["refund_id"] = payload.refund_id
     return events, detail
+
+
+async def _record_charge(conn: asyncpg.Connection, c: Case, ref: str | None) -> None:
+    """The charge the operator confirmed with the gateway, in our charge records (source
+    'operator'), so the audit's gateway checks and reconciliation see it."""
+    pay = await store.payment(conn, c.payment_id, c.order_id)
+    assert pay is not None and ref is not None
+    await records.record_charge(conn, payment_id=pay["payment_id"], gateway_ref=ref,
+                                amount=pay["amount"], currency=pay["currency"],
+                                status="succeeded", source="operator")  # fmt: skip
+
+
+async def _wallet_step(
+    conn: asyncpg.Connection, c: Case, step: str, action: Action, ref: str | None, why: str
+) -> list[Envelope]:
+    """Through the wallet stage's own path: its TopUpGatewayResult (the stage credits or
+    fails the top-up), or its TCC Cancel of a withdrawal's hold."""
+    op_id = await operation_id(conn, c)
+    assert op_id is not None
+    key = request_key(c.case_id, action)
+    if step == "cancel_withdrawal":
+        return await operator.cancel_withdrawal(conn, op_id, why[:500], f"{key}/cancel")
+    status: Literal["succeeded", "failed"] = "succeeded" if action == "succeed" else "failed"
+    return [await operator.top_up_result(conn, op_id, status, ref, why[:500], f"{key}/top_up")]
 
 
 async def _refund_charge(conn: asyncpg.Connection, c: Case, reason: str) -> str:

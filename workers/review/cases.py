@@ -92,3 +92,13 @@ async def close_subject(
         subject,
     )
     return case_id is not None and await close_case(conn, case_id, resolution, who)
+
+
+async def action_applied(conn: asyncpg.Connection, request_key: str) -> bool:
+    """Whether an operator action with this request key was applied (operator_actions): how a
+    stage tells an operator's event from one that only claims to be."""
+    found = await conn.fetchval(
+        "SELECT 1 FROM operator_actions WHERE request_key = $1 AND outcome = 'applied'",
+        request_key,
+    )
+    return found is not None

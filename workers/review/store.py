@@ -111,6 +111,23 @@ async def refund(conn: asyncpg.Connection, refund_id: str) -> asyncpg.Record | N
     return row
 
 
+async def order_refund(conn: asyncpg.Connection, refund_id: str) -> asyncpg.Record | None:
+    """An order refund (docs/refunds.md): 'pending' while its card share waits."""
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "SELECT refund_id, status, card_outcome FROM refunds WHERE refund_id = $1", refund_id
+    )
+    return row
+
+
+async def operation(conn: asyncpg.Connection, operation_id: str) -> asyncpg.Record | None:
+    row: asyncpg.Record | None = await conn.fetchrow(
+        """SELECT operation_id, kind, buyer_id, currency, amount, status
+           FROM wallet_operations WHERE operation_id = $1 FOR UPDATE""",
+        operation_id,
+    )
+    return row
+
+
 async def charge_refunded(conn: asyncpg.Connection, gateway_ref: str) -> bool:
     return bool(
         await conn.fetchval(

@@ -29,12 +29,13 @@ async def close(
     kind: OperationKind,
     req: Request,
     to: str,
-    from_: str,
+    from_: str | tuple[str, ...],
     reason: str | None = None,
     detail: str | None = None,
 ) -> list[Envelope]:
     """Move the operation to its final status and announce it; nothing if it already moved."""
-    if not await store.move(tx, req.operation_id, to, (from_,), reason):
+    sources = (from_,) if isinstance(from_, str) else from_
+    if not await store.move(tx, req.operation_id, to, sources, reason):
         return []
     return [
         OUTCOME_EVENTS[to].caused_by(

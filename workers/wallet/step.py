@@ -36,7 +36,7 @@ from workers.runtime.metrics import UNKNOWN_PAYMENTS
 from workers.runtime.stage import Stage
 from workers.tcc.barrier import Verdict
 from workers.wallet import gateway_calls as calls
-from workers.wallet import store
+from workers.wallet import operator, store
 from workers.wallet.closing import close
 
 log = structlog.get_logger()
@@ -120,6 +120,10 @@ class WalletOperations(Stage):
         self, tx: asyncpg.Connection, event: TopUpGatewayResult
     ) -> Sequence[Envelope]:
         r = event.payload
+        # An operator's result (workers/review) also decides an operation in manual_review.
+        open_: tuple[str, ...] = ("requested",)
+        if await operator.from_operator(tx, event):
+            open_ = ("requested", "manual_review")
         if r.status in REVIEW_REASONS:
             reason = REVIEW_REASONS[r.status]
             return await close(
@@ -132,11 +136,11 @@ class WalletOperations(Stage):
                 "top_up",
                 r,
                 "failed",
-                "requested",
+                open_,
                 r.detail or "gateway_declined",
                 r.detail,
             )
-        closed = await close(tx, event, "top_up", r, "completed", "requested")
+        closed = await close(tx, event, "top_up", r, "completed", open_)
         if closed:  # credited once, in the same transaction as the status change
             cur = r.amount.currency
             wallet = await accounts.ensure(tx, accounts.wallet(r.buyer_id, cur))

@@ -27,7 +27,7 @@ def test_an_unresolved_payment_is_confirmed_only_with_the_gateways_reference() -
         "the gateway's reference of the charge is unknown: pass --gateway-ref"
     )
     known = Facts(**{**UNRESOLVED.__dict__, "gateway_ref": "gw-1"})
-    assert plan("succeed", known).steps == ("payment_succeeded", "publish_confirm")
+    assert plan("succeed", known).steps == ("payment_succeeded", "record_charge", "publish_confirm")
 
 
 def test_an_unresolved_payment_is_cancelled_through_settlement() -> None:
@@ -114,7 +114,7 @@ def test_reconciliation_exceptions_are_resolved_by_recon() -> None:
     assert refused == "resolve a reconciliation exception with `payflow recon resolve`"
 
 
-@pytest.mark.parametrize("kind", ["top_up_unresolved", "recon_exception", "dead_letter"])
+@pytest.mark.parametrize("kind", ["recon_exception", "dead_letter"])
 def test_kinds_settled_elsewhere_are_only_explained(kind: str) -> None:
     assert plan("explain", Facts(kind=kind)).steps == ("close",)
     assert plan("fail", Facts(kind=kind)).refused is not None
