@@ -1,9 +1,7 @@
 """Reconciliation SQL for operator actions (resolve.py): the lines a resolve names, links,
 the operator action log and what the fenced path left behind."""
 
-import json
 from datetime import date
-from typing import Any
 
 import asyncpg
 
@@ -51,40 +49,6 @@ async def mark_resolved(conn: asyncpg.Connection, day: date, line_key: str, acti
         day,
         line_key,
         action,
-    )
-
-
-async def action_taken(conn: asyncpg.Connection, request_key: str) -> asyncpg.Record | None:
-    row: asyncpg.Record | None = await conn.fetchrow(
-        "SELECT outcome, detail, operator, acted_at FROM operator_actions WHERE request_key = $1",
-        request_key,
-    )
-    return row
-
-
-async def log_action(
-    conn: asyncpg.Connection,
-    *,
-    case_id: int | None,
-    operator: str,
-    action: str,
-    reason: str,
-    request_key: str,
-    outcome: str,
-    detail: dict[str, Any],
-) -> None:
-    await conn.execute(
-        """INSERT INTO operator_actions (case_id, operator, action, reason, request_key, outcome,
-                                         detail)
-           VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)
-           ON CONFLICT (request_key) DO NOTHING""",
-        case_id,
-        operator,
-        action,
-        reason,
-        request_key,
-        outcome,
-        json.dumps(detail, default=str),
     )
 
 

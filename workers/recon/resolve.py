@@ -75,7 +75,7 @@ async def resolve(
         row = _one_exception(await actions.find_lines(conn, case_id, day, ref), target)
         case = int(row["case_id"])
         request_key = f"recon:{case}:{action}:{to or ''}"
-        prior = await actions.action_taken(conn, request_key)
+        prior = await cases.action_by_key(conn, request_key)
         if prior is not None:
             detail = _detail(prior["detail"])
             return Resolution(case, action, prior["outcome"], detail, True, [])
@@ -87,7 +87,7 @@ async def resolve(
             async with conn.transaction():  # a refusal leaves nothing of the attempt behind
                 outcome, detail, messages = await _apply(conn, row, action, to, operator)
         except Refused as exc:
-            await actions.log_action(
+            await cases.log_action(
                 conn,
                 case_id=case,
                 operator=operator,
@@ -118,7 +118,7 @@ async def _close(
     case = int(row["case_id"])
     await actions.mark_resolved(conn, row["day"], row["line_key"], action)
     await cases.close_case(conn, case, f"{action}: {reason}", operator)
-    await actions.log_action(
+    await cases.log_action(
         conn,
         case_id=case,
         operator=operator,

@@ -69,7 +69,7 @@ async def resolve(
         row = await store.case(conn, case_id, lock=True)
         if row is None:
             raise ReviewRefused(f"no review case {case_id}")
-        first = await store.action_by_key(conn, request_key(case_id, action))
+        first = await cases.action_by_key(conn, request_key(case_id, action))
         if first is not None:  # the same command again: its first outcome
             detail = _json(first["detail"])
             messages = await store.unpublished(conn, detail.get("events", []))
@@ -99,12 +99,30 @@ async def _act(
     if refusal is not None:
         refused = f"{key}:refused:{uuid.uuid4().hex[:12]}"
         why = {"why": refusal}
-        await store.log_action(conn, c.case_id, operator, action, reason, refused, "refused", why)
+        await cases.log_action(
+            conn,
+            case_id=c.case_id,
+            operator=operator,
+            action=action,
+            reason=reason,
+            request_key=refused,
+            outcome="refused",
+            detail=why,
+        )
         return Outcome(c.case_id, action, "refused", False, why), []
     events, detail = await _apply(conn, c, action, reason, gateway_ref)
     messages = await outbox.store(conn, PRODUCER, None, events)
     detail["events"] = [str(e.event_id) for e in events]
-    await store.log_action(conn, c.case_id, operator, action, reason, key, "applied", detail)
+    await cases.log_action(
+        conn,
+        case_id=c.case_id,
+        operator=operator,
+        action=action,
+        reason=reason,
+        request_key=key,
+        outcome="applied",
+        detail=detail,
+    )
     await cases.close_case(conn, c.case_id, action, operator)
     return Outcome(c.case_id, action, "applied", False, detail), messages
 

@@ -102,3 +102,39 @@ async def action_applied(conn: asyncpg.Connection, request_key: str) -> bool:
         request_key,
     )
     return found is not None
+
+
+async def action_by_key(conn: asyncpg.Connection, request_key: str) -> asyncpg.Record | None:
+    """The operator action logged under this request key (a repeated command finds it)."""
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "SELECT * FROM operator_actions WHERE request_key = $1", request_key
+    )
+    return row
+
+
+async def log_action(
+    conn: asyncpg.Connection,
+    *,
+    case_id: int | None,
+    operator: str,
+    action: str,
+    reason: str,
+    request_key: str,
+    outcome: str,
+    detail: dict[str, Any],
+) -> None:
+    """One line of the operator action log: who, what, why, and what came of it (applied or
+    refused); the same request key again logs nothing new."""
+    await conn.execute(
+        """INSERT INTO operator_actions (case_id, operator, action, reason, request_key, outcome,
+                                         detail)
+           VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)
+           ON CONFLICT (request_key) DO NOTHING""",
+        case_id,
+        operator,
+        action,
+        reason,
+        request_key,
+        outcome,
+        json.dumps(detail, default=str),
+    )

@@ -163,13 +163,6 @@ async def decide_payment(
     return bool(result == "UPDATE 1")
 
 
-async def action_by_key(conn: asyncpg.Connection, request_key: str) -> asyncpg.Record | None:
-    row: asyncpg.Record | None = await conn.fetchrow(
-        "SELECT * FROM operator_actions WHERE request_key = $1", request_key
-    )
-    return row
-
-
 async def actions(conn: asyncpg.Connection, case_id: int) -> list[asyncpg.Record]:
     rows: list[asyncpg.Record] = await conn.fetch(
         """SELECT action_id, operator, action, reason, outcome, detail, acted_at
@@ -177,29 +170,6 @@ async def actions(conn: asyncpg.Connection, case_id: int) -> list[asyncpg.Record
         case_id,
     )
     return rows
-
-
-async def log_action(
-    conn: asyncpg.Connection,
-    case_id: int,
-    operator: str,
-    action: str,
-    reason: str,
-    request_key: str,
-    outcome: str,
-    detail: dict[str, Any],
-) -> None:
-    await conn.execute(
-        """INSERT INTO operator_actions (case_id, operator, action, reason, request_key,
-               outcome, detail) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)""",
-        case_id,
-        operator,
-        action,
-        reason,
-        request_key,
-        outcome,
-        json.dumps(detail, default=str),
-    )
 
 
 async def unpublished(conn: asyncpg.Connection, event_ids: list[str]) -> list[Message]:
