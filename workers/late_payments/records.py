@@ -108,30 +108,40 @@ async def open_late_refund(
 async def post_money_arrived(
     conn: asyncpg.Connection, refund_id: str, order_id: str | None, amount: int, currency: str
 ) -> None:
-    clearing = await accounts.ensure(conn, accounts.external("gateway_clearing", currency))
-    payable = await accounts.ensure(conn, accounts.platform(PAYABLE, currency))
-    await postings.post(
-        conn,
-        kind="late_payment",
-        order_id=order_id,
-        idempotency_key=f"late_payment:{refund_id}",
-        currency=currency,
-        legs=[Leg(clearing, payable, amount, "late_payment:arrived")],
-    )
+    await _post(conn, "late_payment", refund_id, order_id, amount, currency, returned=False)
 
 
 async def post_money_returned(
     conn: asyncpg.Connection, refund_id: str, order_id: str | None, amount: int, currency: str
 ) -> None:
+    await _post(conn, "late_payment_refund", refund_id, order_id, amount, currency, returned=True)
+
+
+async def _post(
+    conn: asyncpg.Connection,
+    kind: str,
+    refund_id: str,
+    order_id: str | None,
+    amount: int,
+    currency: str,
+    *,
+    returned: bool,
+) -> None:
+    """Into the liability from the gateway's clearing account, or (returned) back out."""
     clearing = await accounts.ensure(conn, accounts.external("gateway_clearing", currency))
     payable = await accounts.ensure(conn, accounts.platform(PAYABLE, currency))
+    leg = (
+        Leg(payable, clearing, amount, "late_payment:refunded")
+        if returned
+        else Leg(clearing, payable, amount, "late_payment:arrived")
+    )
     await postings.post(
         conn,
-        kind="late_payment_refund",
+        kind=kind,
         order_id=order_id,
-        idempotency_key=f"late_payment_refund:{refund_id}",
+        idempotency_key=f"{kind}:{refund_id}",
         currency=currency,
-        legs=[Leg(payable, clearing, amount, "late_payment:refunded")],
+        legs=[leg],
     )
 
 

@@ -14,13 +14,25 @@ import asyncpg
 from workers.gateway.port import Gateway, StatementLine
 
 
-async def statement_lines(adapters: list[Gateway], day: date) -> list[StatementLine]:
-    """The day's charges, once each (adapters of one gateway house share a statement)."""
-    lines: dict[str, StatementLine] = {}
+async def statement(adapters: list[Gateway], day: date) -> list[StatementLine]:
+    """The day's statement from every adapter. Adapters of one gateway house serve the same
+    statement, so a line another adapter already gave is not added again; copies within one
+    statement are kept (reconciliation reports them as duplicates)."""
+    out: list[StatementLine] = []
+    seen: set[tuple[str, str]] = set()
     for adapter in adapters:
-        for line in await adapter.statement(day):
-            if line.kind == "charge":
-                lines.setdefault(line.gateway_ref, line)
+        got = await adapter.statement(day)
+        out += [x for x in got if (x.kind, x.gateway_ref) not in seen]
+        seen |= {(x.kind, x.gateway_ref) for x in got}
+    return out
+
+
+async def statement_lines(adapters: list[Gateway], day: date) -> list[StatementLine]:
+    """The day's charges, once each."""
+    lines: dict[str, StatementLine] = {}
+    for line in await statement(adapters, day):
+        if line.kind == "charge":
+            lines.setdefault(line.gateway_ref, line)
     return list(lines.values())
 
 

@@ -15,7 +15,7 @@ balance is touched here: money moves only through decision.apply and the ledger'
 
 import json
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 from uuid import uuid4
 
@@ -23,7 +23,6 @@ import asyncpg
 
 from contracts.money import Money
 from workers.callback_handling import decision
-from workers.gateway.port import StatementLine
 from workers.recon import action_store as actions
 from workers.recon.rules import EXCEPTIONS
 from workers.review import cases
@@ -159,7 +158,8 @@ async def _apply(
         return f"linked to {to}", {"linked_to": to}, []
     if row["kind"] != "charge":
         raise Refused(f"{action} applies to charges; this line is a {row['kind']}")
-    notice = notice_for(_line(statement))
+    amount = Money(amount=statement["amount"], currency=statement["currency"])
+    notice = notice_for(statement["gateway_ref"], statement["reference"], amount)
     late_action = "refund" if action == "refund" else "review"
     try:
         decided = await decision.apply(conn, None, notice, late_action=late_action)
@@ -177,23 +177,6 @@ async def _apply(
     messages = await outbox.store(conn, PRODUCER, None, decided.events)
     detail = {"verdict": decided.verdict, "late_refund": refund_id}
     return f"{action}: {decided.verdict}", detail, messages
-
-
-def _line(s: dict[str, Any]) -> StatementLine:
-    def money(amount: int) -> Money:
-        return Money(amount=amount, currency=s["currency"])
-
-    return StatementLine(
-        day=date.today(),  # not read by the notice
-        kind=s["kind"],
-        gateway_ref=s["gateway_ref"],
-        reference=s["reference"],
-        amount=money(s["amount"]),
-        fee=money(s["fee"]),
-        net=money(s["amount"] - s["fee"]),
-        status=s["status"],
-        occurred_at=datetime.fromisoformat(s["occurred_at"]),
-    )
 
 
 def _detail(value: Any) -> dict[str, Any]:

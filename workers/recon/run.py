@@ -13,6 +13,7 @@ import asyncpg
 from infra.settings import Settings
 from workers.gateway.port import StatementLine
 from workers.gateway.registry import Gateways
+from workers.late_payments import statement_check
 from workers.recon import booking, store
 from workers.recon.rules import EXCEPTIONS, Line, Outcome, classify
 from workers.review import cases
@@ -27,18 +28,11 @@ class BadStatement(ValueError):
 
 
 async def fetch_statement(settings: Settings, day: date) -> list[StatementLine]:
-    """The day's statement through the gateway port, from every routed adapter; adapters of
-    one gateway house serve the same statement, so a line another adapter gave is not added
-    again (copies within one statement are kept: they are duplicates to report)."""
-    out: list[StatementLine] = []
-    seen: set[tuple[str, str]] = set()
+    """The day's statement through the gateway port, from every routed adapter."""
     async with aiohttp.ClientSession() as http:
         gateways = Gateways(settings, http)
-        for name in sorted(set(settings.routes.values())):
-            got = await gateways.adapter(name).statement(day)
-            out += [x for x in got if (x.kind, x.gateway_ref) not in seen]
-            seen |= {(x.kind, x.gateway_ref) for x in got}
-    return out
+        adapters = [gateways.adapter(name) for name in sorted(set(settings.routes.values()))]
+        return await statement_check.statement(adapters, day)
 
 
 def plain(line: StatementLine) -> Line:

@@ -39,16 +39,16 @@ def days_to_read(now: datetime) -> list[date]:
     return [today - timedelta(days=1), today]
 
 
-def notice_for(line: StatementLine) -> Notice:
-    """A statement line, read as a verified notice (the statement is our own authenticated
-    request): a succeeded charge of the payment it names."""
+def notice_for(gateway_ref: str, reference: str, amount: Money) -> Notice:
+    """A charge line of the statement, read as a verified notice (the statement is our own
+    authenticated request): a succeeded charge of the payment it names."""
     return Notice(
-        callback_id=f"statement:{line.gateway_ref}",
+        callback_id=f"statement:{gateway_ref}",
         kind="payment",
-        payment_id=line.reference,
-        gateway_ref=line.gateway_ref,
+        payment_id=reference,
+        gateway_ref=gateway_ref,
         status="succeeded",
-        amount=Money(amount=line.amount.amount, currency=line.amount.currency),
+        amount=amount,
     )
 
 
@@ -79,6 +79,7 @@ async def sweep(
 
 async def _decide(pool: asyncpg.Pool, line: StatementLine) -> list[Message]:
     async with pool.acquire() as conn, conn.transaction():
-        decided = await decision.apply(conn, None, notice_for(line))
+        notice = notice_for(line.gateway_ref, line.reference, line.amount)
+        decided = await decision.apply(conn, None, notice)
         log.info("statement_charge", gateway_ref=line.gateway_ref, verdict=decided.verdict)
         return await outbox.store(conn, PRODUCER, None, decided.events)
