@@ -10,6 +10,10 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # The development default of PAYFLOW_GATEWAY_SECRET: workers warn loudly when it is in use.
 DEV_GATEWAY_SECRET = "dev-gateway-secret"
 DEV_GATEWAY_API_KEY = "dev-gateway-api-key"
+# How long our topics keep a message: infra/services/kafka.py sets log.retention.hours from it
+# (Kafka's default too, as with docker-compose.yml). Any event can come again that long (a
+# consumer group without offsets starts at the earliest one), so the inbox must outlive it.
+KAFKA_TOPIC_RETENTION_DAYS = 7
 
 
 class Settings(BaseSettings):
@@ -95,6 +99,12 @@ class Settings(BaseSettings):
     log_collapse_s: float = 10.0
     # Upstream idempotency keys (envelope.idempotency_key of orders.submitted) are kept this long.
     idempotency_retention_h: int = 168
+    # Days the inbox, published outbox rows and finished dead letters are kept before pruning
+    # (workers/runtime/retention.py). The inbox is what makes a redelivered event a no-op, so
+    # this is never shorter than our topics keep a message (validated).
+    retention_days: int = 7
+    # How often the sweeper prunes them; 0: never (run `payflow prune` instead).
+    retention_interval_s: float = 600.0
     # Total retry budget for one batch; must stay well below max_poll_interval_ms.
     retry_budget_s: float = 30.0
     max_poll_interval_ms: int = 300_000
@@ -114,6 +124,19 @@ class Settings(BaseSettings):
     @classmethod
     def _schedule_parses(cls, value: str) -> str:
         parse_schedule(value)
+        return value
+
+    @field_validator("retention_days")
+    @classmethod
+    def _retention_covers_redelivery(cls, value: int) -> int:
+        check_retention_days(value)
+        return value
+
+    @field_validator("retention_interval_s")
+    @classmethod
+    def _interval_not_negative(cls, value: float) -> float:
+        if value < 0:
+            raise ValueError(f"must be 0 (never) or a positive number of seconds, got {value:g}")
         return value
 
     @field_validator("late_payment_action")
@@ -172,6 +195,19 @@ def parse_routes(value: str) -> dict[str, str]:
     if not routes:
         raise ValueError("names no route")
     return routes
+
+
+def check_retention_days(days: int) -> None:
+    """Refuse a retention under which a redelivered event could find no inbox row (and be
+    applied twice)."""
+    if days < 1:
+        raise ValueError(f"must be a whole number of days, at least 1, got {days}")
+    if days < KAFKA_TOPIC_RETENTION_DAYS:
+        raise ValueError(
+            f"{days} day(s) is shorter than our Kafka topics keep a message "
+            f"({KAFKA_TOPIC_RETENTION_DAYS} days): an event redelivered after its inbox row was "
+            "pruned would be applied twice"
+        )
 
 
 def parse_schedule(value: str) -> list[float]:

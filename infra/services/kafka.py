@@ -15,7 +15,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaTimeoutError
 
 from infra.services import process as p
-from infra.settings import PROJECT_ROOT, Settings
+from infra.settings import KAFKA_TOPIC_RETENTION_DAYS, PROJECT_ROOT, Settings
 
 NAME = "kafka"
 POM = PROJECT_ROOT / "infra" / "kafka" / "pom.xml"
@@ -73,6 +73,8 @@ def server_properties(s: Settings) -> str:
         "log.dirs": str(home(s) / "data"),
         "auto.create.topics.enable": "false",  # topics come from the registry, never by accident
         "num.partitions": str(s.topic_partitions),
+        # Said, not assumed: the inbox is kept at least this long (settings check it).
+        "log.retention.hours": str(24 * KAFKA_TOPIC_RETENTION_DAYS),
         "default.replication.factor": "1",
         "offsets.topic.replication.factor": "1",
         "transaction.state.log.replication.factor": "1",

@@ -1,7 +1,9 @@
 """`payflow run sweeper`: every PAYFLOW_SWEEPER_INTERVAL_S, resolve due payments, cancel
 orders past their payment window, run the gateway-refund job and, every
-PAYFLOW_STATEMENT_SWEEP_S, decide charges only the gateway's statement shows. Any number of
-replicas may run: each unit of work is claimed by a deterministic task key (store.claim)."""
+PAYFLOW_STATEMENT_SWEEP_S, decide charges only the gateway's statement shows; every
+PAYFLOW_RETENTION_INTERVAL_S, prune the delivery tables (workers/runtime/retention.py). Any
+number of replicas may run: each unit of work is claimed by a deterministic task key
+(store.claim), and pruning skips rows another replica holds."""
 
 import asyncio
 import contextlib
@@ -21,6 +23,7 @@ from workers.runtime.db import create_pool
 from workers.runtime.kafka import make_producer
 from workers.runtime.outbox import Message
 from workers.runtime.publisher import publish
+from workers.runtime.retention import prune_forever
 from workers.sweeper import checks, statement_sweep, store, window
 
 log = structlog.get_logger()
@@ -109,6 +112,9 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         gateways = Gateways(settings, http)
         republished = await republish(pool, producer)
         log.info("sweeper_started", interval_s=settings.sweeper_interval_s, republished=republished)
+        if settings.retention_interval_s > 0:  # 0: never
+            pruner = asyncio.create_task(prune_forever(pool, settings))
+            stack.push_async_callback(_cancelled, pruner)  # before the pool closes
         while not stop.is_set():
             try:
                 await sweep_once(pool, gateways, settings, producer)
@@ -117,3 +123,9 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), settings.sweeper_interval_s)
         log.info("sweeper_stopped")
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
