@@ -31,6 +31,11 @@ def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
 
 
 def _maintenance_dsn(dsn: str, database: str) -> str:
+    return dsn_for(dsn, database)
+
+
+def dsn_for(dsn: str, database: str) -> str:
+    """The same server and credentials as `dsn`, another database."""
     url = urlsplit(dsn)
     return urlunsplit((url.scheme, url.netloc, "/" + database, url.query, url.fragment))
 

@@ -69,7 +69,9 @@ async def run_stages(
     """Run the named stages in this process; on `stop`, each finishes its batch, commits
     and leaves its group."""
     async with AsyncExitStack() as stack:
-        pool = await create_pool(settings, max_size=2 + 2 * len(names))
+        pool = await create_pool(
+            settings, max_size=2 + 2 * len(names), application_name=f"payflow:{'+'.join(names)}"
+        )
         stack.push_async_callback(pool.close)
         redis = Redis.from_url(settings.redis_url)
         stack.push_async_callback(redis.aclose)

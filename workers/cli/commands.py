@@ -161,3 +161,71 @@ def demo(orders: int, as_json: bool, timeout: float) -> int:
     from workers.ops.demo import main_demo
 
     return run_async(main_demo(load_settings(), orders, as_json=as_json, timeout_s=timeout))
+
+
+@click.command(context_settings=CONTEXT_SETTINGS)
+@click.option("--orders", type=click.IntRange(min=10), default=10_000, help="Orders to drain.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option(
+    "--load",
+    type=click.FloatRange(min=0, max=1, min_open=True),
+    default=0.5,
+    help="Latency phase: offered load as a share of the measured drain rate.",
+)
+@click.option(
+    "--latency-orders",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Orders in the latency phase (default: about 20 s of the offered load).",
+)
+@click.option(
+    "--batch1-orders",
+    type=click.IntRange(min=10),
+    default=300,
+    help="Orders for the batch-size-1 baseline.",
+)
+@click.option("--hot-merchant", is_flag=True, help="Also drain with 90 % to one merchant.")
+@click.option("--no-baselines", is_flag=True, help="Skip the relay and batch-1 baselines.")
+@click.option("--keep", is_flag=True, help="Keep the runs' databases (named payflow_bench*).")
+@click.option(
+    "--layout",
+    type=click.Choice(["processes", "one"]),
+    default="processes",
+    help="Workers as one process per stage (default) or all in one (`payflow run all`).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1_800.0,
+    help="Seconds each phase may take.",
+)
+def bench(
+    orders: int,
+    as_json: bool,
+    load: float,
+    latency_orders: int,
+    batch1_orders: int,
+    hot_merchant: bool,
+    no_baselines: bool,
+    keep: bool,
+    layout: str,
+    timeout: float,
+) -> int:
+    """Measure payflow on this machine: drain rate at saturation, latency at a fixed load,
+    CPU and memory per process, Postgres round trips per stage, deadlocks, against a bare
+    aiokafka relay and batches of one. Exits 1 if an audit is not clean."""
+    from workers.bench.report import main_bench
+    from workers.bench.run import Options
+
+    opts = Options(
+        orders=orders,
+        load=load,
+        latency_orders=latency_orders,
+        batch1_orders=batch1_orders,
+        hot_merchant=hot_merchant,
+        baselines=not no_baselines,
+        keep=keep,
+        timeout_s=timeout,
+        layout=layout,
+    )
+    return run_async(main_bench(load_settings(), opts, as_json=as_json))

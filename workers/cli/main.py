@@ -15,10 +15,11 @@ from types import FrameType
 import click
 
 from infra.settings import Settings, get_settings
-from workers.cli.commands import account, audit, demo, migrate, run, services
+from workers.cli.commands import account, audit, bench, demo, migrate, run, services
 from workers.cli.dlq_commands import dlq
 from workers.cli.failures import CliError, Interrupted
 from workers.cli.params import CONTEXT_SETTINGS
+from workers.cli.prune import prune
 from workers.cli.recon import recon
 from workers.cli.review import review
 
@@ -51,7 +52,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
         logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
 
-for command in (services, migrate, run, dlq, audit, account, demo, recon, review):
+for command in (services, migrate, run, dlq, audit, account, demo, bench, recon, review, prune):
     cli.add_command(command)
 
 

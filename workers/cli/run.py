@@ -55,6 +55,11 @@ class SimulatorOptions:
         return bool(self.faults) or self.seed is not None or self.host is not None
 
 
+def health_port(settings: Settings, what: str) -> int:
+    """`run all` answers on PAYFLOW_METRICS_PORT, a single stage on the ports after it."""
+    return settings.metrics_port + (0 if what == "all" else 1 + STAGE_NAMES.index(what))
+
+
 async def run(what: str, settings: Settings, sim: SimulatorOptions | None = None) -> int:
     if what == "gateway_simulator":
         # A third party: it needs no Kafka, and its callbacks go to our webhook.
@@ -95,7 +100,7 @@ async def run(what: str, settings: Settings, sim: SimulatorOptions | None = None
     if any("redis" in NEEDS.get(n, frozenset()) for n in names):
         await check_redis(settings)  # fail at start with one line, not at the first callback
     # One health/metrics port per process: a single stage takes the base port + its index.
-    port = settings.metrics_port + (0 if what == "all" else 1 + STAGE_NAMES.index(what))
+    port = health_port(settings, what)
     if what == "all":
         await run_all(settings, stop_on_signals(), port)
         return 0

@@ -23,7 +23,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 
 from contracts.topics import namespace
 from infra.settings import Settings
-from workers.runtime import fetch, park, probes
+from workers.runtime import db, fetch, park, probes
 from workers.runtime.dead_letters import DeadLetter
 from workers.runtime.errors import is_transient
 from workers.runtime.health import Health
@@ -76,6 +76,7 @@ class StageRunner:
         self.processor = BatchProcessor(stage, settings, pool, producer)
 
     async def run(self, stop: asyncio.Event) -> None:
+        db.CALLER.set(self.stage.name)  # this task's round trips count for this stage
         consumer = make_consumer(
             self.settings,
             group_id=f"{namespace()}.{self.stage.name}",

@@ -23,6 +23,11 @@ DEAD_LETTERED = Counter(
     "Messages sent to a DLQ (undecodable ones too)",
     ["stage", "reason"],
 )
+PG_ROUNDTRIPS = Counter(
+    "payflow_pg_roundtrips_total",
+    "Statements sent to Postgres (each a round trip), by stage (or 'other')",
+    ["stage"],
+)
 PUBLISHED = Counter("payflow_published_total", "Events published", ["stage"])
 LATENCY = Histogram(
     "payflow_batch_seconds",

@@ -1,0 +1,1 @@
+"""`payflow bench`: throughput, latency and cost per order, against a bare relay baseline."""

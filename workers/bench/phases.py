@@ -1,0 +1,134 @@
+"""The two measured phases of a run: the drain at saturation and the latency at a fixed load.
+
+Drain: every order is published before the workers start, so the pipeline is saturated
+from its first batch; the time runs from order build's first handled order to the last
+order reaching a final state, both stamped by Postgres. Latency: orders are offered at a
+fixed rate to running workers, each stamped when sent; its latency ends when Postgres
+stamps its final state (one host, one clock).
+"""
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
+
+from contracts.codec import encode
+from contracts.topics import ORDERS_SUBMITTED
+from workers.bench import orders, store
+from workers.bench.pipeline import Run
+from workers.cli.connect import start_producer
+
+
+class BenchTimeout(Exception):
+    """Orders did not all reach a final state in time."""
+
+
+async def publish(
+    run: Run, first: int, count: int, *, hot: bool, rate: float | None = None
+) -> dict[str, float]:
+    """Publish orders first..first+count-1; at `rate` orders/s when given, else at once.
+    Returns order id -> wall-clock time it was sent."""
+    rng = random.Random(f"{run.run_id}:{first}")
+    producer = await start_producer(run.settings, "payflow-bench")
+    sent: dict[str, float] = {}
+    try:
+        futures = []
+        t0 = time.time()
+        for n in range(count):
+            i = first + n
+            event = orders.bench_order(run.run_id, i, rng, hot=hot)
+            if rate:
+                ahead = t0 + n / rate - time.time()
+                if ahead > 0:
+                    await asyncio.sleep(ahead)
+            sent[event.correlation_id] = time.time()
+            futures.append(
+                await producer.send(
+                    ORDERS_SUBMITTED.name, encode(event), key=event.correlation_id.encode()
+                )
+            )
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return sent
+
+
+async def wait_final(
+    run: Run, total: int, timeout_s: float, on_start: Callable[[], Awaitable[None]] | None = None
+) -> None:
+    """Until `total` orders of the run are final; `on_start` runs once when order build
+    handles its first order."""
+    deadline = time.monotonic() + timeout_s
+    started = on_start is None
+    while True:
+        if not started and await store.first_started(run.conn) is not None:
+            assert on_start is not None
+            await on_start()
+            started = True
+        done = await store.final_count(run.conn, run.run_id)
+        if done >= total:
+            return
+        exited = run.children.first_exited()
+        if exited:
+            raise BenchTimeout(f"{run.label}: {exited}")
+        if time.monotonic() > deadline:
+            raise BenchTimeout(
+                f"{run.label}: {done} of {total} orders final after {timeout_s:.0f} s "
+                f"(worker logs in {run.children.log_dir})"
+            )
+        await asyncio.sleep(0.1)
+
+
+@dataclass(frozen=True)
+class Drain:
+    orders: int
+    seconds: float
+
+    @property
+    def orders_per_s(self) -> float:
+        return self.orders / self.seconds if self.seconds > 0 else 0.0
+
+
+async def drain_span(run: Run) -> float:
+    """Seconds from the first handled order to the last final one (Postgres clock)."""
+    first = await store.first_started(run.conn)
+    finals = await store.final_times(run.conn, run.run_id)
+    assert first is not None and finals
+    return (max(finals.values()) - first).total_seconds()
+
+
+def latencies_ms(sent: dict[str, float], finals: dict[str, datetime]) -> list[float]:
+    return sorted(max(0.0, (finals[o].timestamp() - t) * 1000) for o, t in sent.items())
+
+
+def percentile(sorted_values: list[float], p: float) -> float:
+    """Nearest-rank percentile of already sorted values."""
+    if not sorted_values:
+        return 0.0
+    rank = max(1, round(p / 100 * len(sorted_values) + 0.5 - 1e-9))
+    return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+async def scrape(run: Run) -> dict[str, dict[str, float]]:
+    """Counters of the workers' /metrics, summed over their processes: name -> stage -> value."""
+    out: dict[str, dict[str, float]] = {}
+    async with aiohttp.ClientSession() as http:
+        for url in run.metrics_urls():
+            async with http.get(url) as resp:
+                text = await resp.text()
+            for family in text_string_to_metric_families(text):
+                for sample in family.samples:
+                    if sample.name.endswith("_total"):
+                        stage = sample.labels.get("stage", "")
+                        per = out.setdefault(sample.name, {})
+                        per[stage] = per.get(stage, 0.0) + sample.value
+    return out
+
+
+def delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
+    return {k: v - before.get(k, 0.0) for k, v in after.items()}

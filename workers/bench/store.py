@@ -1,0 +1,75 @@
+"""The bench's SQL: seed data, progress, final times and server counters."""
+
+from datetime import datetime
+
+import asyncpg
+
+from workers.bench import orders
+from workers.ops import seed
+
+FINAL_STATES = ("settled", "cancelled", "manual_review")
+
+
+async def seed_run(conn: asyncpg.Connection, run_id: str, count: int) -> None:
+    """Catalogue, wallets and coupon grants for `count` orders; stock that cannot run out."""
+    async with conn.transaction():
+        await seed.seed_catalogue(conn)
+        await conn.execute("UPDATE stock SET available = $1", orders.STOCK)
+        for n in range(1, orders.BUYERS + 1):
+            buyer = f"bench-buyer-{n:04d}"
+            await seed.top_up(conn, buyer, orders.balance_of(n), f"bench:{run_id}:{n}")
+        for i in range(count):
+            if orders.wants_coupon(i):
+                await seed.grant_coupon(
+                    conn, orders.grant_id(run_id, i), orders.COUPON_ID, orders.buyer_of(i)
+                )
+
+
+async def first_started(conn: asyncpg.Connection) -> datetime | None:
+    """When order build handled its first order (the drain's start)."""
+    value: datetime | None = await conn.fetchval(
+        "SELECT min(processed_at) FROM inbox WHERE consumer = 'order_build'"
+    )
+    return value
+
+
+async def final_count(conn: asyncpg.Connection, prefix: str) -> int:
+    n: int = await conn.fetchval(
+        """SELECT (SELECT count(*) FROM orders
+                    WHERE order_id LIKE $1 || '%' AND state = ANY($2::text[]))
+                + (SELECT count(*) FROM order_rejections WHERE order_id LIKE $1 || '%')""",
+        prefix,
+        list(FINAL_STATES),
+    )
+    return n
+
+
+async def final_times(conn: asyncpg.Connection, prefix: str) -> dict[str, datetime]:
+    """Order id -> when it reached its final state."""
+    rows = await conn.fetch(
+        """SELECT order_id, updated_at AS at FROM orders
+            WHERE order_id LIKE $1 || '%' AND state = ANY($2::text[])
+           UNION ALL
+           SELECT order_id, rejected_at FROM order_rejections WHERE order_id LIKE $1 || '%'""",
+        prefix,
+        list(FINAL_STATES),
+    )
+    return {r["order_id"]: r["at"] for r in rows}
+
+
+async def outcome_counts(conn: asyncpg.Connection, prefix: str) -> dict[str, int]:
+    rows = await conn.fetch(
+        """SELECT state, count(*) AS n FROM orders WHERE order_id LIKE $1 || '%' GROUP BY state
+           UNION ALL
+           SELECT 'rejected', count(*) FROM order_rejections WHERE order_id LIKE $1 || '%'""",
+        prefix,
+    )
+    return {r["state"]: r["n"] for r in rows if r["n"]}
+
+
+async def deadlocks(conn: asyncpg.Connection) -> int:
+    """Deadlocks Postgres detected in this database since its statistics began."""
+    n: int = await conn.fetchval(
+        "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
+    )
+    return n
