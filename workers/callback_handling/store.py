@@ -48,7 +48,7 @@ async def lock_request(conn: asyncpg.Connection, payment_id: str) -> PaymentRequ
            LEFT JOIN transactions t USING (transaction_id)
            LEFT JOIN wallet_operations w ON w.operation_id = r.wallet_operation_id
            LEFT JOIN orders o ON o.order_id = r.order_id
-           WHERE r.payment_id = $1 FOR UPDATE OF r""",
+           WHERE r.payment_id = $1 FOR NO KEY UPDATE OF r""",
         payment_id,
     )
     return PaymentRequest(**dict(row)) if row else None

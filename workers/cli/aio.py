@@ -16,6 +16,8 @@ from collections.abc import Callable, Coroutine
 from functools import partial
 from typing import Any, TypeVar
 
+import uvloop
+
 from workers.cli.failures import Interrupted
 
 T = TypeVar("T")
@@ -49,7 +51,9 @@ async def _guarded(work: Coroutine[Any, Any, T]) -> T:
 
 
 def run_async(work: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(_guarded(work))
+    # uvloop: the same asyncio API on libuv, measurably cheaper per message (docs/performance.md).
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(_guarded(work))
 
 
 async def in_daemon_thread(fn: Callable[[], T]) -> T:

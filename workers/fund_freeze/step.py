@@ -16,7 +16,7 @@ from contracts.topics import ORDERS_BUILT, Topic
 from infra.settings import get_settings
 from workers.fund_freeze import store
 from workers.fund_freeze.plan import InsufficientWallet, PaymentPlan, plan_payment
-from workers.ledger import accounts
+from workers.ledger import accounts, deferred_balances
 from workers.order_state import set_order_state
 from workers.participants import funds
 from workers.runtime.errors import PermanentError
@@ -31,6 +31,10 @@ class FundFreeze(Stage):
     name: ClassVar[str] = "fund_freeze"
     consumes: ClassVar[Topic] = ORDERS_BUILT
 
+    async def before_commit(self, tx: asyncpg.Connection) -> None:
+        # The batch's wallet freezes, one update per wallet in account order, held to the commit.
+        await deferred_balances.flush(tx)
+
     async def handle(
         self, event: Envelope, tx: asyncpg.Connection, prepared: Any
     ) -> Sequence[Envelope]:
@@ -40,8 +44,9 @@ class FundFreeze(Stage):
             return []  # already frozen under another event id
         currency = order.total.currency
         wallet = await accounts.ensure(tx, accounts.wallet(order.buyer_id, currency))
-        # The row lock makes read-plan-freeze one step: no other freeze interleaves.
-        available = await accounts.available(tx, wallet, lock=True)
+        # No lock: the freeze is parked and the flush at the end of the batch refuses an
+        # overdraft (then the batch runs again on the new balance).
+        available = await deferred_balances.available(tx, wallet)
         txn_id = transaction_id_for(order.order_id)
         try:
             plan = plan_payment(order.payment_preference, order.total.amount, available)
@@ -52,7 +57,7 @@ class FundFreeze(Stage):
         try:
             async with tx.transaction():
                 entry = await funds.freeze(
-                    tx, order.order_id, wallet, plan.wallet_part, currency, expires_at
+                    tx, order.order_id, wallet, plan.wallet_part, currency, expires_at, defer=True
                 )
         except funds.InsufficientFunds as exc:
             return [await self._failed(tx, event, order, txn_id, plan, str(exc))]

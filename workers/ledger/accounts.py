@@ -1,4 +1,10 @@
-"""Accounts: one per (owner, purpose, currency), created on first use."""
+"""Accounts: one per (owner, purpose, currency), created on first use.
+
+Accounts are never deleted, so one seen committed stays: each process remembers the ones
+it has seen committed (per database) and stops asking. "Committed" is proven by the row's
+xmin being older than every transaction still running; a row this transaction (or one still
+running) wrote is not remembered, since it may yet roll back.
+"""
 
 from dataclasses import dataclass
 
@@ -46,10 +52,32 @@ def external(purpose: str, currency: str) -> AccountRef:
     return AccountRef("external", "world", purpose, currency)
 
 
+# (server address, database, account id) of accounts known to exist.
+_known: set[tuple[str, str, str]] = set()
+
+# Whether the row is older than every running transaction (xids compared in 32 bits, as
+# stored: a wrong "no" only costs a lookup, and a wrong "yes" would need a row written by a
+# running transaction within a few xids of a wraparound of the 32-bit counter).
+_LOOK = """
+SELECT xmin::text::bigint < pg_snapshot_xmin(pg_current_snapshot())::text::bigint % 4294967296
+  FROM accounts WHERE account_id = $1"""
+
+
+def _key(conn: asyncpg.Connection, account_id: str) -> tuple[str, str, str]:
+    params = getattr(conn, "_params", None)
+    return (str(getattr(conn, "_addr", "")), str(getattr(params, "database", "")), account_id)
+
+
 async def ensure(conn: asyncpg.Connection, ref: AccountRef) -> str:
+    key = _key(conn, ref.account_id)
+    if key in _known:
+        return ref.account_id
     # Look first: an INSERT ... ON CONFLICT on an existing row waits for any transaction
     # updating that row, which would queue every settlement on a hot account.
-    if await conn.fetchval("SELECT 1 FROM accounts WHERE account_id = $1", ref.account_id):
+    settled = await conn.fetchval(_LOOK, ref.account_id)
+    if settled is not None:
+        if settled:
+            _known.add(key)
         return ref.account_id
     await conn.execute(
         """INSERT INTO accounts (account_id, owner_kind, owner_id, purpose, currency,
@@ -66,6 +94,8 @@ async def ensure(conn: asyncpg.Connection, ref: AccountRef) -> str:
 
 
 async def available(conn: asyncpg.Connection, account_id: str, *, lock: bool = False) -> int:
-    sql = "SELECT available FROM accounts WHERE account_id = $1" + (" FOR UPDATE" if lock else "")
+    sql = "SELECT available FROM accounts WHERE account_id = $1" + (
+        " FOR NO KEY UPDATE" if lock else ""
+    )
     value = await conn.fetchval(sql, account_id)
     return int(value or 0)

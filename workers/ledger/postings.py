@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from workers.ledger import deferred_balances
+
 
 @dataclass(frozen=True)
 class Leg:
@@ -91,7 +93,7 @@ WITH parked AS (
     SELECT a.account_id, p.amount FROM accounts a
       JOIN per_account p ON p.account_id = a.account_id AND p.currency = a.currency
      ORDER BY a.account_id
-       FOR UPDATE OF a
+       FOR NO KEY UPDATE OF a
 )
 UPDATE accounts a SET available = a.available + l.amount, total = a.total + l.amount,
        updated_at = now()
@@ -127,11 +129,17 @@ async def post(
     )
     if txn_id is None:
         return None
-    await conn.executemany(
+    await conn.execute(
         """INSERT INTO ledger_entries (ledger_txn_id, debit_account_id, credit_account_id,
                                        amount, currency, leg)
-           VALUES ($1, $2, $3, $4, $5, $6)""",
-        [(txn_id, leg.debit, leg.credit, leg.amount, currency, leg.name) for leg in legs],
+           SELECT $1, d, c, a, $5, n
+             FROM unnest($2::text[], $3::text[], $4::bigint[], $6::text[]) AS u(d, c, a, n)""",
+        txn_id,
+        [leg.debit for leg in legs],
+        [leg.credit for leg in legs],
+        [leg.amount for leg in legs],
+        currency,
+        [leg.name for leg in legs],
     )
     available: dict[str, int] = defaultdict(int)
     frozen: dict[str, int] = defaultdict(int)
@@ -146,6 +154,14 @@ async def post(
     parked: set[str] = set()
     if defer:
         parked = await _park(conn, currency, {a: da for a, (da, df) in deltas.items() if not df})
+        # Money leaving `frozen` (a wallet paying for its order) waits with the wallet's
+        # other changes of the batch; the flush refuses frozen below zero.
+        leaving = {a: d for a, d in deltas.items() if d[1]}
+        short = await deferred_balances.short_frozen(conn, leaving) if leaving else []
+        if short:
+            raise LedgerError(f"frozen money of {', '.join(short)} is less than this posting takes")
+        await deferred_balances.park(conn, leaving)
+        parked |= leaving.keys()
     for account_id in sorted(deltas.keys() - parked):
         da, df = deltas[account_id]
         status = await conn.execute(
@@ -172,8 +188,10 @@ async def _park(conn: asyncpg.Connection, currency: str, changes: dict[str, int]
 
 
 async def flush_deferred(conn: asyncpg.Connection) -> int:
-    """Apply every credit parked in this transaction, one update per account, and empty the
-    table; returns how many accounts changed. A no-op when nothing was parked."""
+    """Apply every change parked in this transaction, one update per account, and empty the
+    tables; returns how many credited accounts changed. A no-op when nothing was parked.
+    Wallets (buyer:...) go first, then the credits: account-id order overall."""
+    await deferred_balances.flush(conn)
     if await conn.fetchval("SELECT to_regclass('pg_temp.deferred_credits')") is None:
         return 0
     status: str = await conn.execute(_FLUSH)

@@ -32,7 +32,7 @@ from infra.settings import get_settings
 from workers.order_build import catalogue, idempotency, store
 from workers.order_build.pricing import Part, PricedOrder, price_order
 from workers.order_build.rules import Rejection, check_payment_method
-from workers.participants import coupons, stock
+from workers.participants import coupons, stock, stock_deferred
 from workers.runtime.errors import is_transient
 from workers.runtime.stage import Stage
 from workers.tcc.barrier import Verdict
@@ -172,8 +172,10 @@ class OrderBuild(Stage):
         return [OrderSubmissionRefused.caused_by(event, idempotency.refusal(judged, sub))]
 
     async def before_commit(self, tx: asyncpg.Connection) -> None:
-        """Now and then, forget a bounded batch of expired keys. Not in an event's savepoint,
+        """The batch's stock holds, one update per SKU (locked only from here to the commit);
+        now and then, forget a bounded batch of expired keys. Not in an event's savepoint,
         so a failed prune never dead-letters an order; it is tried again later."""
+        await stock_deferred.flush(tx)
         if time.monotonic() < self._next_prune:
             return
         self._next_prune = time.monotonic() + PRUNE_EVERY_S
@@ -204,7 +206,7 @@ class OrderBuild(Stage):
             order.order_id, order.currency, dict(quantities), items, grants, datetime.now(UTC)
         )
         try:
-            held = await stock.hold(tx, order.order_id, dict(quantities))
+            held = await stock.hold(tx, order.order_id, dict(quantities), defer=True)
         except stock.OutOfStock as exc:
             raise Rejection("out_of_stock", str(exc)) from exc
         try:

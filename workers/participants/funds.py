@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
+from workers.ledger import deferred_balances
 from workers.tcc.barrier import Entry, Phase, enter
 
 BRANCH = "funds"
@@ -36,10 +37,18 @@ async def freeze(
     amount: int,
     currency: str,
     expires_at: datetime,
+    *,
+    defer: bool = False,
 ) -> Entry:
-    """Try. Raises InsufficientFunds; run it in a savepoint so the barrier row goes too."""
+    """Try. Raises InsufficientFunds; run it in a savepoint so the barrier row goes too.
+    With `defer` the wallet changes at `deferred_balances.flush`, which refuses an overdraft
+    (the caller planned `amount` from `deferred_balances.available`)."""
     entry = await enter(conn, order_id, BRANCH, Phase.TRY)
     if not entry.apply or amount == 0:
+        return entry
+    if defer:
+        await deferred_balances.park(conn, {account_id: (-amount, amount)})
+        await _record_hold(conn, order_id, account_id, amount, currency, expires_at)
         return entry
     # Conditional update, no read-then-write: concurrent freezes can never overdraw.
     status = await conn.execute(
@@ -51,6 +60,18 @@ async def freeze(
     )
     if status != "UPDATE 1":
         raise InsufficientFunds(account_id, amount)
+    await _record_hold(conn, order_id, account_id, amount, currency, expires_at)
+    return entry
+
+
+async def _record_hold(
+    conn: asyncpg.Connection,
+    order_id: str,
+    account_id: str,
+    amount: int,
+    currency: str,
+    expires_at: datetime,
+) -> None:
     await conn.execute(
         """INSERT INTO fund_holds (order_id, account_id, amount, currency, state, expires_at)
            VALUES ($1, $2, $3, $4, 'held', $5)""",
@@ -60,7 +81,6 @@ async def freeze(
         currency,
         expires_at,
     )
-    return entry
 
 
 class HoldExpired(Exception):
@@ -89,8 +109,8 @@ async def confirm(conn: asyncpg.Connection, order_id: str) -> tuple[Entry, list[
     return entry, [Held(r["account_id"], r["amount"]) for r in rows]
 
 
-async def cancel(conn: asyncpg.Connection, order_id: str) -> Entry:
-    """Cancel: return exactly what was frozen to available."""
+async def cancel(conn: asyncpg.Connection, order_id: str, *, defer: bool = False) -> Entry:
+    """Cancel: return exactly what was frozen to available (at the flush, with `defer`)."""
     entry = await enter(conn, order_id, BRANCH, Phase.CANCEL)
     if not entry.apply:
         return entry
@@ -99,6 +119,13 @@ async def cancel(conn: asyncpg.Connection, order_id: str) -> Entry:
            WHERE order_id = $1 AND state = 'held' RETURNING account_id, amount""",
         order_id,
     )
+    if defer:
+        back: dict[str, tuple[int, int]] = {}
+        for r in rows:
+            a, f = back.get(r["account_id"], (0, 0))
+            back[r["account_id"]] = (a + r["amount"], f - r["amount"])
+        await deferred_balances.park(conn, back)
+        return entry
     for r in sorted(rows, key=lambda r: str(r["account_id"])):
         await conn.execute(
             """UPDATE accounts SET available = available + $2, frozen = frozen - $2,

@@ -2,9 +2,14 @@
 
 import asyncpg
 
+from workers.participants import stock_deferred
 from workers.tcc.barrier import Entry, Phase, enter
 
 BRANCH = "stock"
+
+
+class HeldStockMissing(Exception):
+    """The stock row holds less than the order's hold: the two disagree (an invariant)."""
 
 
 class OutOfStock(Exception):
@@ -13,10 +18,20 @@ class OutOfStock(Exception):
         self.sku_id, self.wanted = sku_id, wanted
 
 
-async def hold(conn: asyncpg.Connection, order_id: str, quantities: dict[str, int]) -> Entry:
-    """Try. Raises OutOfStock; run it in a savepoint so the barrier row goes too."""
+async def hold(
+    conn: asyncpg.Connection, order_id: str, quantities: dict[str, int], *, defer: bool = False
+) -> Entry:
+    """Try. Raises OutOfStock; run it in a savepoint so the barrier row goes too. With
+    `defer`, the stock rows change at `stock_deferred.flush` (the caller's before_commit)."""
     entry = await enter(conn, order_id, BRANCH, Phase.TRY)
     if not entry.apply:
+        return entry
+    if defer:
+        short = await stock_deferred.short_of(conn, quantities)
+        if short:
+            raise OutOfStock(short[0], quantities[short[0]])
+        await stock_deferred.park(conn, {s: (-q, q, 0) for s, q in quantities.items()})
+        await _record_holds(conn, order_id, quantities)
         return entry
     for sku_id in sorted(quantities):  # fixed order: concurrent holds never deadlock
         qty = quantities[sku_id]
@@ -28,14 +43,40 @@ async def hold(conn: asyncpg.Connection, order_id: str, quantities: dict[str, in
         )
         if status != "UPDATE 1":
             raise OutOfStock(sku_id, qty)
-    await conn.executemany(
-        "INSERT INTO stock_holds (order_id, sku_id, quantity, state) VALUES ($1, $2, $3, 'held')",
-        [(order_id, sku, qty) for sku, qty in sorted(quantities.items())],
-    )
+    await _record_holds(conn, order_id, quantities)
     return entry
 
 
-async def _resolve(conn: asyncpg.Connection, order_id: str, state: str, move: str) -> None:
+async def _record_holds(
+    conn: asyncpg.Connection, order_id: str, quantities: dict[str, int]
+) -> None:
+    skus = sorted(quantities)
+    await conn.execute(
+        """INSERT INTO stock_holds (order_id, sku_id, quantity, state)
+           SELECT $1, s, q, 'held' FROM unnest($2::text[], $3::int[]) AS u(s, q)""",
+        order_id,
+        skus,
+        [quantities[s] for s in skus],
+    )
+
+
+async def _resolve(
+    conn: asyncpg.Connection, order_id: str, state: str, move: str, defer: bool
+) -> None:
+    if defer:
+        rows = await stock_deferred.resolve_holds(conn, order_id, state)
+        missing = sorted(r["sku_id"] for r in rows if not r["covered"])
+        if missing:
+            raise HeldStockMissing(
+                f"stock of {', '.join(missing)} holds less than this order's hold"
+            )
+        changes: dict[str, tuple[int, int, int]] = {}
+        for r in rows:
+            a, h, s = changes.get(r["sku_id"], (0, 0, 0))
+            q = r["quantity"]
+            changes[r["sku_id"]] = (a + q, h - q, s) if move == "available" else (a, h - q, s + q)
+        await stock_deferred.park(conn, changes)
+        return
     rows = await conn.fetch(
         """UPDATE stock_holds SET state = $2, resolved_at = now()
            WHERE order_id = $1 AND state = 'held' RETURNING sku_id, quantity""",
@@ -50,15 +91,15 @@ async def _resolve(conn: asyncpg.Connection, order_id: str, state: str, move: st
         )
 
 
-async def sell(conn: asyncpg.Connection, order_id: str) -> Entry:
+async def sell(conn: asyncpg.Connection, order_id: str, *, defer: bool = False) -> Entry:
     entry = await enter(conn, order_id, BRANCH, Phase.CONFIRM)
     if entry.apply:
-        await _resolve(conn, order_id, "sold", "sold")
+        await _resolve(conn, order_id, "sold", "sold", defer)
     return entry
 
 
-async def release(conn: asyncpg.Connection, order_id: str) -> Entry:
+async def release(conn: asyncpg.Connection, order_id: str, *, defer: bool = False) -> Entry:
     entry = await enter(conn, order_id, BRANCH, Phase.CANCEL)
     if entry.apply:
-        await _resolve(conn, order_id, "released", "available")
+        await _resolve(conn, order_id, "released", "available", defer)
     return entry

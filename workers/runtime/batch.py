@@ -1,12 +1,17 @@
 """One batch of messages: decode, skip what was seen, apply the rest in one transaction.
 
-Each event runs in its own savepoint inside the batch transaction, so one poisoned event
-is dead-lettered without undoing the others, while a transient error (connection lost)
-undoes the whole batch for a retry. One commit per batch is what keeps fsyncs low.
-`Stage.before_commit` runs last in the same transaction, for work a stage coalesces across
-the batch (e.g. settlement's merchant and fee credits): it commits with the events or not
-at all. Whatever the events keep until the transaction ends (a Redis lock held from the
-decision until the commit) is released by the batch scope right after the commit or rollback.
+The normal path is set-based: one statement marks every new event in the inbox, the
+events run one after another with no savepoint, one statement stores every output in the
+outbox, and `Stage.before_commit` runs last (work a stage coalesces across the batch, such
+as settlement's merchant and fee credits). One commit per batch keeps fsyncs low.
+
+An event that fails for good (a poisoned payload, a broken rule) aborts that attempt: the
+transaction is rolled back, the event is set aside as a dead letter and the batch runs
+again without it. After `FAST_FAILURES` such events the batch falls back to a savepoint per
+event, so a batch full of poison costs one extra attempt, not one per event. A transient
+error (connection lost, deadlock) undoes the whole batch for a retry by the caller.
+Whatever the events keep until the transaction ends (a Redis lock held from the decision
+until the commit) is released by the batch scope right after each commit or rollback.
 """
 
 import asyncio
@@ -16,19 +21,21 @@ from typing import Any
 
 import asyncpg
 import structlog
-from aiokafka.structs import ConsumerRecord
 
 from contracts.codec import ContractError, decode
 from contracts.envelope import Envelope
 from workers.runtime import dead_letters, inbox, outbox
 from workers.runtime.dead_letters import DeadLetter
 from workers.runtime.errors import is_transient
+from workers.runtime.kafka import Record
 from workers.runtime.outbox import Message
 from workers.runtime.park import from_record
 from workers.runtime.stage import Stage, batch_scope
 
 log = structlog.get_logger()
 PREPARE_CONCURRENCY = 32
+# Poisoned events tolerated on the fast path before a batch takes a savepoint per event.
+FAST_FAILURES = 2
 
 
 @dataclass
@@ -37,6 +44,27 @@ class BatchResult:
     processed: int = 0
     duplicates: int = 0
     dead: list[DeadLetter] = field(default_factory=list)
+
+
+class _EventFailed(Exception):
+    """One event failed for good on the fast path: the attempt is undone without it."""
+
+    def __init__(self, event_id: uuid.UUID, error: Exception) -> None:
+        super().__init__(str(error))
+        self.event_id, self.error = event_id, error
+
+
+@dataclass
+class _Batch:
+    """What every attempt of one batch shares: decoded records, seen ids, prepared results,
+    and the events condemned so far (id -> error)."""
+
+    stage: Stage
+    attempt: int
+    decoded: list[tuple[Record, Envelope | ContractError]]
+    already: set[uuid.UUID]
+    prepared: dict[uuid.UUID, Any]
+    condemned: dict[uuid.UUID, Exception] = field(default_factory=dict)
 
 
 async def _prepare_all(stage: Stage, events: list[Envelope]) -> dict[uuid.UUID, Any]:
@@ -57,46 +85,66 @@ async def _prepare_all(stage: Stage, events: list[Envelope]) -> dict[uuid.UUID, 
 
 
 async def run_batch(
-    pool: asyncpg.Pool, stage: Stage, records: list[ConsumerRecord[Any, Any]], attempt: int
+    pool: asyncpg.Pool, stage: Stage, records: list[Record], attempt: int
 ) -> BatchResult:
-    result = BatchResult()
-    decoded: list[tuple[ConsumerRecord[Any, Any], Envelope | ContractError]] = []
+    decoded: list[tuple[Record, Envelope | ContractError]] = []
     for rec in records:
         try:
             decoded.append((rec, decode(rec.topic, rec.value)))
         except ContractError as exc:
             decoded.append((rec, exc))
     events = [e for _, e in decoded if isinstance(e, Envelope)]
-
     already = await inbox.seen(pool, stage.name, (e.event_id for e in events))
     # No connection is held while `prepare` talks to the outside world (gateway calls).
     prepared = await _prepare_all(stage, [e for e in events if e.event_id not in already])
+    batch = _Batch(stage, attempt, decoded, already, prepared)
+    for ev_id, result in prepared.items():
+        if isinstance(result, Exception):
+            batch.condemned[ev_id] = result
+    while True:
+        savepoints = len(batch.condemned) >= FAST_FAILURES
+        try:
+            return await _attempt(pool, batch, savepoints=savepoints)
+        except _EventFailed as failed:
+            batch.condemned[failed.event_id] = failed.error
+
+
+async def _attempt(pool: asyncpg.Pool, batch: _Batch, *, savepoints: bool) -> BatchResult:
+    stage, result = batch.stage, BatchResult()
+    todo: list[tuple[Record, Envelope]] = []
+    seen_here: set[uuid.UUID] = set()
+    for rec, ev in batch.decoded:
+        if isinstance(ev, ContractError):
+            result.dead.append(from_record(stage.name, rec, ev, batch.attempt))
+        elif ev.event_id in batch.already or ev.event_id in seen_here:
+            result.duplicates += 1
+        elif ev.event_id in batch.condemned:
+            seen_here.add(ev.event_id)
+            error = batch.condemned[ev.event_id]
+            result.dead.append(from_record(stage.name, rec, error, batch.attempt, ev))
+        else:
+            seen_here.add(ev.event_id)
+            todo.append((rec, ev))
+    # Every stage touches an order's rows in order-id order, so two batches never lock the
+    # same rows in opposite orders (no deadlocks between stages). The sort is stable: an
+    # order's own events (one key, one partition) keep their order.
+    todo.sort(key=lambda pair: pair[1].correlation_id)
     async with batch_scope(), pool.acquire() as conn:
         async with conn.transaction():
-            handled: set[uuid.UUID] = set()
-            for rec, ev in decoded:
-                if isinstance(ev, ContractError):
-                    result.dead.append(from_record(stage.name, rec, ev, attempt))
-                    continue
-                if ev.event_id in already or ev.event_id in handled:
-                    result.duplicates += 1
-                    continue
-                bound = structlog.contextvars.bound_contextvars(
-                    event_id=str(ev.event_id), order_id=ev.correlation_id, stage=stage.name
-                )
-                with bound:
-                    outputs = await _apply_one(
-                        conn, stage, rec, ev, prepared.get(ev.event_id), attempt, result
-                    )
-                if outputs is not None:
-                    handled.add(ev.event_id)
-                    result.messages.extend(outputs)
-                    result.processed += 1
+            if savepoints:
+                outputs = await _each_in_savepoint(conn, batch, todo, result)
+            else:
+                outputs = await _all_at_once(conn, batch, todo, result)
+            result.messages.extend(await outbox.store_many(conn, stage.name, outputs))
             for dl in result.dead:
                 await dead_letters.store(conn, dl)
             # Seen before: publish their stored outputs again, in case we died last time
             # between the commit and the publish.
-            dup_ids = [e.event_id for e in events if e.event_id in already]
+            dup_ids = [
+                e.event_id
+                for _, e in batch.decoded
+                if isinstance(e, Envelope) and e.event_id in batch.already
+            ]
             if dup_ids:
                 result.messages.extend(await outbox.stored_for(conn, stage.name, dup_ids))
             await stage.before_commit(conn)
@@ -104,32 +152,71 @@ async def run_batch(
     return result
 
 
-async def _apply_one(
+Outputs = list[tuple[uuid.UUID, list[Envelope]]]
+
+
+async def _all_at_once(
     conn: asyncpg.Connection,
-    stage: Stage,
-    rec: ConsumerRecord[Any, Any],
-    ev: Envelope,
-    prepared: Any,
-    attempt: int,
+    batch: _Batch,
+    todo: list[tuple[Record, Envelope]],
     result: BatchResult,
-) -> list[Message] | None:
-    try:
-        if isinstance(prepared, Exception):
-            raise prepared
-        async with conn.transaction():  # savepoint: a poisoned event undoes only itself
-            if not await inbox.record(
-                conn, stage.name, ev.event_id, rec.topic, rec.partition, rec.offset
-            ):
-                result.duplicates += 1
-                return []
-            outputs = await stage.handle(ev, conn, prepared)
-            # Per event only at DEBUG: the stage, event id and order id are bound above.
-            log.debug(
-                "event_handled", event_type=ev.event_type, outputs=[o.event_type for o in outputs]
-            )
-            return await outbox.store(conn, stage.name, ev.event_id, outputs)
-    except Exception as exc:
-        if is_transient(exc):
-            raise
-        result.dead.append(from_record(stage.name, rec, exc, attempt, ev))
-        return None
+) -> Outputs:
+    """The normal path: the inbox in one statement, the events without savepoints."""
+    stage = batch.stage
+    mine = await inbox.record_many(conn, stage.name, todo)
+    outputs: Outputs = []
+    for _, ev in todo:
+        if ev.event_id not in mine:  # another delivery committed it first
+            result.duplicates += 1
+            continue
+        with _bound(stage, ev):
+            try:
+                produced = list(await stage.handle(ev, conn, batch.prepared.get(ev.event_id)))
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                raise _EventFailed(ev.event_id, exc) from exc
+            _debug(ev, produced)
+        outputs.append((ev.event_id, produced))
+        result.processed += 1
+    return outputs
+
+
+async def _each_in_savepoint(
+    conn: asyncpg.Connection,
+    batch: _Batch,
+    todo: list[tuple[Record, Envelope]],
+    result: BatchResult,
+) -> Outputs:
+    """The fallback for a batch with several bad events: each event in its own savepoint
+    (its inbox row too, so a dead-lettered event is not marked seen and can be replayed)."""
+    stage = batch.stage
+    outputs: Outputs = []
+    for rec, ev in todo:
+        with _bound(stage, ev):
+            try:
+                async with conn.transaction():
+                    if not await inbox.record_many(conn, stage.name, [(rec, ev)]):
+                        result.duplicates += 1
+                        continue
+                    produced = list(await stage.handle(ev, conn, batch.prepared.get(ev.event_id)))
+                    _debug(ev, produced)
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                result.dead.append(from_record(stage.name, rec, exc, batch.attempt, ev))
+                continue
+        outputs.append((ev.event_id, produced))
+        result.processed += 1
+    return outputs
+
+
+def _bound(stage: Stage, ev: Envelope) -> Any:
+    return structlog.contextvars.bound_contextvars(
+        event_id=str(ev.event_id), order_id=ev.correlation_id, stage=stage.name
+    )
+
+
+def _debug(ev: Envelope, produced: list[Envelope]) -> None:
+    # Per event only at DEBUG: the stage, event id and order id are bound by the caller.
+    log.debug("event_handled", event_type=ev.event_type, outputs=[o.event_type for o in produced])

@@ -1,9 +1,12 @@
 """The inbox: which events a consumer has already processed."""
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import asyncpg
+
+from contracts.envelope import Envelope
+from workers.runtime.kafka import Record
 
 
 async def seen(
@@ -17,22 +20,24 @@ async def seen(
     return {r["event_id"] for r in rows}
 
 
-async def record(
-    conn: asyncpg.Connection,
-    consumer: str,
-    event_id: uuid.UUID,
-    topic: str,
-    partition: int,
-    offset: int,
-) -> bool:
-    """Mark processed; False when another delivery got there first (the caller rolls back)."""
-    status = await conn.execute(
+async def record_many(
+    conn: asyncpg.Connection, consumer: str, events: Sequence[tuple[Record, Envelope]]
+) -> set[uuid.UUID]:
+    """Mark processed in one statement; returns the ids that are ours to apply. An id
+    missing from the answer was committed by another delivery first (a rebalance): its
+    effect is already there."""
+    if not events:
+        return set()
+    rows = await conn.fetch(
         """INSERT INTO inbox (consumer, event_id, topic, kafka_partition, kafka_offset)
-           VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING""",
+           SELECT $1, e, t, p, o
+             FROM unnest($2::uuid[], $3::text[], $4::int[], $5::bigint[]) AS u(e, t, p, o)
+           ON CONFLICT DO NOTHING
+           RETURNING event_id""",
         consumer,
-        event_id,
-        topic,
-        partition,
-        offset,
+        [ev.event_id for _, ev in events],
+        [rec.topic for rec, _ in events],
+        [rec.partition for rec, _ in events],
+        [rec.offset for rec, _ in events],
     )
-    return bool(status.endswith(" 1"))
+    return {r["event_id"] for r in rows}

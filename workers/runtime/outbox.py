@@ -23,25 +23,46 @@ class Message:
 async def store(
     conn: asyncpg.Connection, producer: str, cause: uuid.UUID | None, events: Sequence[Envelope]
 ) -> list[Message]:
-    messages = []
-    for event in events:
-        topic = topic_for(type(event)).name
-        value = encode(event)
-        outbox_id = await conn.fetchval(
-            """INSERT INTO outbox (producer, cause_event_id, event_id, topic, message_key,
-                                   message_value)
-               VALUES ($1, $2, $3, $4, $5, $6)
-               ON CONFLICT (event_id) DO UPDATE SET event_id = EXCLUDED.event_id
-               RETURNING outbox_id""",
-            producer,
-            cause,
-            event.event_id,
-            topic,
-            event.correlation_id,
-            value,
-        )
-        messages.append(Message(topic, event.correlation_id.encode(), value, (), outbox_id))
-    return messages
+    return await store_many(conn, producer, [(cause, events)])
+
+
+async def store_many(
+    conn: asyncpg.Connection,
+    producer: str,
+    outputs: Sequence[tuple[uuid.UUID | None, Sequence[Envelope]]],
+) -> list[Message]:
+    """Store every output of a batch in one statement; `outputs` pairs each cause with the
+    events it produced. An event id stored before (a redelivered cause whose output id is
+    derived from it) keeps its row: the same message is published again."""
+    rows: dict[uuid.UUID, tuple[uuid.UUID | None, str, str, bytes]] = {}
+    for cause, events in outputs:
+        for event in events:
+            if event.event_id not in rows:  # one row per event id, even if two causes agree
+                topic = topic_for(type(event)).name
+                rows[event.event_id] = (cause, topic, event.correlation_id, encode(event))
+    if not rows:
+        return []
+    got = await conn.fetch(
+        """INSERT INTO outbox (producer, cause_event_id, event_id, topic, message_key,
+                               message_value)
+           SELECT $1, c, e, t, k, v
+             FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::bytea[])
+                  WITH ORDINALITY AS u(c, e, t, k, v, n)
+            ORDER BY n
+           ON CONFLICT (event_id) DO UPDATE SET event_id = EXCLUDED.event_id
+           RETURNING event_id, outbox_id""",
+        producer,
+        [r[0] for r in rows.values()],
+        list(rows),
+        [r[1] for r in rows.values()],
+        [r[2] for r in rows.values()],
+        [r[3] for r in rows.values()],
+    )
+    ids = {r["event_id"]: r["outbox_id"] for r in got}
+    return [
+        Message(topic, key.encode(), value, (), ids[event_id])
+        for event_id, (_, topic, key, value) in rows.items()
+    ]
 
 
 async def stored_for(

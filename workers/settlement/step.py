@@ -35,7 +35,7 @@ from contracts.money import Money
 from contracts.topics import ORDERS_REFUNDS, PAYMENTS_DECIDED, Topic
 from workers.ledger import postings
 from workers.order_state import set_order_state
-from workers.participants import coupons, funds, stock
+from workers.participants import coupons, funds, stock, stock_deferred
 from workers.review.openers import settlement_verdict
 from workers.review.rules import OPERATOR_REASON
 from workers.review.store import order_state
@@ -113,6 +113,8 @@ class Settlement(Stage):
         )
 
     async def before_commit(self, tx: asyncpg.Connection) -> None:
+        # Hot rows last, each once, in key order: stock, then merchant and fee accounts.
+        await stock_deferred.flush(tx)
         await postings.flush_deferred(tx)
 
     async def _confirm(self, tx: asyncpg.Connection, event: PaymentSucceeded) -> Sequence[Envelope]:
@@ -125,7 +127,12 @@ class Settlement(Stage):
         try:
             async with tx.transaction():  # all or nothing: a broken invariant moves nothing
                 stopped = await self._sell(tx, event, p, bought)
-        except (purchase.Broken, asyncpg.CheckViolationError) as broken:
+        except (
+            purchase.Broken,
+            stock.HeldStockMissing,
+            postings.LedgerError,
+            asyncpg.CheckViolationError,
+        ) as broken:
             return await self._broken(tx, event, p, str(broken).splitlines()[0])
         if stopped is not None:
             return stopped
@@ -183,7 +190,7 @@ class Settlement(Stage):
             return await self._to_review(tx, event, p, "confirm_after_cancel", detail)
         if sum(h.amount for h in held) != p.wallet_part.amount:
             raise purchase.Broken(f"held {held} does not match wallet part {p.wallet_part}")
-        await stock.sell(tx, p.order_id)
+        await stock.sell(tx, p.order_id, defer=True)
         await coupons.use(tx, p.order_id)
         await purchase.post(tx, p, bought)
         return None
@@ -218,13 +225,13 @@ class Settlement(Stage):
 
     async def _cancel(self, tx: asyncpg.Connection, event: PaymentFailed) -> Sequence[Envelope]:
         p = event.payload
-        entry = await funds.cancel(tx, p.order_id)
+        entry = await funds.cancel(tx, p.order_id, defer=True)
         if entry.verdict is Verdict.DUPLICATE and not await _operator_closes(tx, p):
             return []
         if entry.verdict is Verdict.REFUSED:
             detail = f"payment failed after the order was settled ({entry.reason})"
             return await self._to_review(tx, event, p, "cancel_after_confirm", detail)
-        await stock.release(tx, p.order_id)
+        await stock.release(tx, p.order_id, defer=True)
         await coupons.give_back(tx, p.order_id)
         reason = p.reason_code or "payment_failed"
         await store.set_transaction_status(tx, p.transaction_id, "cancelled", reason)

@@ -97,7 +97,7 @@ async def finish(conn: asyncpg.Connection, task_key: str, result: str) -> None:
 async def lock_payment(conn: asyncpg.Connection, payment_id: str) -> asyncpg.Record | None:
     row: asyncpg.Record | None = await conn.fetchrow(
         """SELECT payment_id, order_id, status, checks, fence, gateway_ref, adapter
-           FROM payment_requests WHERE payment_id = $1 FOR UPDATE""",
+           FROM payment_requests WHERE payment_id = $1 FOR NO KEY UPDATE""",
         payment_id,
     )
     return row
@@ -181,14 +181,16 @@ async def expired_orders(conn: asyncpg.Connection, window_s: float, limit: int) 
 
 
 async def lock_open_order(conn: asyncpg.Connection, order_id: str) -> bool:
-    state = await conn.fetchval("SELECT state FROM orders WHERE order_id = $1 FOR UPDATE", order_id)
+    state = await conn.fetchval(
+        "SELECT state FROM orders WHERE order_id = $1 FOR NO KEY UPDATE", order_id
+    )
     return state in OPEN_ORDER
 
 
 async def latest_payment(conn: asyncpg.Connection, order_id: str) -> asyncpg.Record | None:
     row: asyncpg.Record | None = await conn.fetchrow(
         """SELECT payment_id, status, fence, checks, gateway_ref, adapter FROM payment_requests
-           WHERE order_id = $1 ORDER BY attempt DESC LIMIT 1 FOR UPDATE""",
+           WHERE order_id = $1 ORDER BY attempt DESC LIMIT 1 FOR NO KEY UPDATE""",
         order_id,
     )
     return row

@@ -53,11 +53,28 @@ async def _insert(
     return bool(status.endswith(" 1"))
 
 
+async def _insert_unless(
+    conn: asyncpg.Connection, gid: str, branch: str, phase: Phase, opposite: Phase
+) -> bool:
+    status = await conn.execute(
+        """INSERT INTO tcc_barrier (gid, branch, phase, origin)
+           SELECT $1, $2, $3, 'applied'
+            WHERE NOT EXISTS (SELECT 1 FROM tcc_barrier
+                               WHERE gid = $1 AND branch = $2 AND phase = $4)
+           ON CONFLICT DO NOTHING""",
+        gid,
+        branch,
+        phase.value,
+        opposite.value,
+    )
+    return bool(status.endswith(" 1"))
+
+
 async def _lock_try(conn: asyncpg.Connection, gid: str, branch: str) -> str | None:
     # Confirm and Cancel both lock the Try row first, so they run one after the other and
     # the second one sees the first's row.
     origin: str | None = await conn.fetchval(
-        "SELECT origin FROM tcc_barrier WHERE gid = $1 AND branch = $2 AND phase = 'try' FOR UPDATE",
+        "SELECT origin FROM tcc_barrier WHERE gid = $1 AND branch = $2 AND phase = 'try' FOR NO KEY UPDATE",
         gid,
         branch,
     )
@@ -92,10 +109,12 @@ async def enter(conn: asyncpg.Connection, gid: str, branch: str, phase: Phase) -
     if origin is None:
         return Entry(Verdict.REFUSED, "confirm without try")
     opposite = Phase.CANCEL if phase is Phase.CONFIRM else Phase.CONFIRM
+    # The usual case in one statement, after the lock (so it sees whatever the phase that
+    # held the lock before us wrote): the phase goes in unless its opposite is there.
+    if origin != "empty_cancel" and await _insert_unless(conn, gid, branch, phase, opposite):
+        return Entry(Verdict.APPLY)
     if origin == "empty_cancel" or await _has(conn, gid, branch, opposite):
         if await _has(conn, gid, branch, phase):
             return Entry(Verdict.DUPLICATE)
         return Entry(Verdict.REFUSED, f"{phase.value} after {opposite.value}")
-    if await _insert(conn, gid, branch, phase, "applied"):
-        return Entry(Verdict.APPLY)
     return Entry(Verdict.DUPLICATE)

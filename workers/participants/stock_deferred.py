@@ -1,0 +1,147 @@
+"""Stock changes parked in the transaction and applied once per SKU just before the commit.
+
+Stock rows are hot: every order holds some, every settlement sells them. Updated at once,
+a row stays locked from the first order of a batch to its commit and the stages queue on
+each other (and deadlock). Parked instead, each SKU is changed once per batch, in SKU
+order, at the end (`flush`, from the stage's `before_commit`), so a row is locked only
+from the flush to the commit. A parked change lives in a temp table, so a savepoint that
+rolls back (a rejected order) takes its parked changes with it; a commit with changes
+left unflushed fails, so none is ever lost.
+
+A hold checks what is available net of the batch's own parked holds. Another batch may
+take the same stock between that check and the flush: the flush then finds too little and
+raises `StockMoved`, a transient error, and the batch runs again on fresh numbers.
+"""
+
+import asyncpg
+
+from workers.runtime.errors import PermanentError, TransientError
+
+
+class StockMoved(TransientError):
+    """Stock another transaction took since the hold was checked: retry the batch."""
+
+
+# Created on first use per connection (and again if the creating savepoint rolled back).
+_ENSURE = """
+DO $$
+BEGIN
+    IF to_regclass('pg_temp.deferred_stock') IS NULL THEN
+        CREATE TEMP TABLE deferred_stock (
+            sku_id    text    NOT NULL,
+            available integer NOT NULL,
+            held      integer NOT NULL,
+            sold      integer NOT NULL
+        ) ON COMMIT DELETE ROWS;
+        CREATE OR REPLACE FUNCTION pg_temp.refuse_unflushed_stock() RETURNS trigger
+        LANGUAGE plpgsql AS $f$
+        BEGIN
+            IF EXISTS (SELECT FROM pg_temp.deferred_stock) THEN
+                RAISE EXCEPTION 'deferred stock changes were not flushed before commit'
+                    USING HINT = 'call stock_deferred.flush in the same transaction';
+            END IF;
+            RETURN NULL;
+        END $f$;
+        CREATE CONSTRAINT TRIGGER deferred_stock_flushed AFTER INSERT ON deferred_stock
+            DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+            EXECUTE FUNCTION pg_temp.refuse_unflushed_stock();
+    END IF;
+END $$"""
+
+# SKUs (of those wanted) without enough stock once this transaction's parked holds count.
+_SHORT = """
+SELECT w.sku_id
+  FROM unnest($1::text[], $2::int[]) AS w(sku_id, qty)
+  LEFT JOIN stock s ON s.sku_id = w.sku_id
+  LEFT JOIN (SELECT sku_id, sum(available) AS parked FROM pg_temp.deferred_stock
+              GROUP BY sku_id) p ON p.sku_id = w.sku_id
+ WHERE s.sku_id IS NULL OR s.available + coalesce(p.parked, 0) < w.qty
+ ORDER BY w.sku_id"""
+
+_PARK = """
+INSERT INTO pg_temp.deferred_stock (sku_id, available, held, sold)
+SELECT * FROM unnest($1::text[], $2::int[], $3::int[], $4::int[])"""
+
+# Rows locked in SKU order (ORDER BY before FOR NO KEY UPDATE); a SKU the change would take below
+# zero is reported back rather than failing a CHECK (which would look like a broken event).
+_FLUSH = """
+WITH parked AS (
+    DELETE FROM pg_temp.deferred_stock RETURNING sku_id, available, held, sold
+), per_sku AS (
+    SELECT sku_id, sum(available) AS available, sum(held) AS held, sum(sold) AS sold
+      FROM parked GROUP BY sku_id
+), locked AS (
+    SELECT s.sku_id, p.available, p.held, p.sold FROM stock s
+      JOIN per_sku p ON p.sku_id = s.sku_id
+     ORDER BY s.sku_id
+       FOR NO KEY UPDATE OF s
+), changed AS (
+    UPDATE stock s SET available = s.available + l.available, held = s.held + l.held,
+           sold = s.sold + l.sold
+      FROM locked l
+     WHERE s.sku_id = l.sku_id AND s.available + l.available >= 0
+       AND s.held + l.held >= 0 AND s.sold + l.sold >= 0
+    RETURNING s.sku_id
+)
+SELECT (SELECT count(*) FROM per_sku) AS wanted, (SELECT count(*) FROM changed) AS changed,
+       -- Rows as they were before this statement: which bound would have been crossed.
+       (SELECT count(*) FROM locked l JOIN stock s ON s.sku_id = l.sku_id
+         WHERE s.held + l.held < 0 OR s.sold + l.sold < 0) AS broken"""
+
+
+async def short_of(conn: asyncpg.Connection, quantities: dict[str, int]) -> list[str]:
+    """The SKUs that cannot be held now, in SKU order (empty: all can)."""
+    await conn.execute(_ENSURE)
+    skus = sorted(quantities)
+    rows = await conn.fetch(_SHORT, skus, [quantities[s] for s in skus])
+    return [r["sku_id"] for r in rows]
+
+
+# Holds being resolved, and whether their SKU still holds that much (parked changes count).
+_RESOLVE = """
+UPDATE stock_holds h SET state = $2, resolved_at = now()
+ WHERE h.order_id = $1 AND h.state = 'held'
+RETURNING h.sku_id, h.quantity,
+          coalesce((SELECT s.held FROM stock s WHERE s.sku_id = h.sku_id), 0)
+        + coalesce((SELECT sum(d.held) FROM pg_temp.deferred_stock d
+                     WHERE d.sku_id = h.sku_id), 0) >= h.quantity AS covered"""
+
+
+async def resolve_holds(
+    conn: asyncpg.Connection, order_id: str, state: str
+) -> list[asyncpg.Record]:
+    """Mark the order's open holds `state`; each row says whether its SKU's stock covers it."""
+    await conn.execute(_ENSURE)
+    rows: list[asyncpg.Record] = await conn.fetch(_RESOLVE, order_id, state)
+    return rows
+
+
+async def park(conn: asyncpg.Connection, changes: dict[str, tuple[int, int, int]]) -> None:
+    """Park (available, held, sold) deltas per SKU until `flush`."""
+    if not changes:
+        return
+    await conn.execute(_ENSURE)
+    skus = sorted(changes)
+    await conn.execute(
+        _PARK,
+        skus,
+        [changes[s][0] for s in skus],
+        [changes[s][1] for s in skus],
+        [changes[s][2] for s in skus],
+    )
+
+
+async def flush(conn: asyncpg.Connection) -> int:
+    """Apply every parked change, one update per SKU in SKU order; returns the SKUs changed.
+    Raises StockMoved when another transaction took stock this batch counted on."""
+    if await conn.fetchval("SELECT to_regclass('pg_temp.deferred_stock')") is None:
+        return 0
+    row = await conn.fetchrow(_FLUSH)
+    assert row is not None
+    if row["broken"]:  # held or sold below zero: the holds and the stock disagree
+        raise PermanentError(
+            "stock_invariant", "selling or releasing holds would take held or sold below zero"
+        )
+    if row["changed"] != row["wanted"]:
+        raise StockMoved("stock changed under this batch's holds; running the batch again")
+    return int(row["changed"])
