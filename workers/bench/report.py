@@ -7,9 +7,13 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from infra.services import manager
 from infra.settings import Settings
 from workers.bench.phases import BenchTimeout
+from workers.bench.procstats import ProcStatsUnavailable
+from workers.bench.relay import RelayError
 from workers.bench.run import Options, bench
+from workers.cli.aio import in_daemon_thread
 from workers.cli.failures import CliError
 
 
@@ -33,9 +37,11 @@ async def main_bench(settings: Settings, opts: Options, *, as_json: bool) -> int
         if not as_json:
             console.print(text)
 
+    say("[bold]payflow bench[/]: starting services")
+    await in_daemon_thread(lambda: manager.up(settings))
     try:
         result = await bench(settings, opts, say)
-    except BenchTimeout as exc:
+    except (BenchTimeout, RelayError, ProcStatsUnavailable) as exc:
         raise CliError(f"bench: {exc}") from None
     if as_json:
         print(json.dumps(result))

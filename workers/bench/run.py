@@ -8,6 +8,7 @@ clean after every payflow run.
 """
 
 import random
+import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,7 +37,8 @@ class Options:
 
 
 def _run_id(label: str) -> str:
-    return f"bench{label}{datetime.now(UTC):%H%M%S}"
+    # Names a database and a topic namespace: lower case, unique even for parallel runs.
+    return f"bench{label}{datetime.now(UTC):%H%M%S}{secrets.token_hex(2)}"
 
 
 async def _drain(run: Run, count: int, opts: Options, *, hot: bool) -> dict[str, Any]:
@@ -190,6 +192,9 @@ def summary(out: dict[str, Any]) -> dict[str, Any]:
     if "hot_merchant" in out:
         hot = out["hot_merchant"]["orders_per_s"]
         head["hot_merchant_orders_per_s"] = hot
+        head["hot_within_20_pct"] = (
+            bool(drain["orders_per_s"]) and hot >= 0.8 * drain["orders_per_s"]
+        )
         head["hot_vs_uniform"] = (
             round(hot / drain["orders_per_s"], 3) if drain["orders_per_s"] else None
         )

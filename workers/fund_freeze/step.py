@@ -54,13 +54,10 @@ class FundFreeze(Stage):
             plan = PaymentPlan(order.total.amount, 0)
             return [await self._failed(tx, event, order, txn_id, plan, str(exc))]
         expires_at = funds.hold_expires_at(datetime.now(UTC), get_settings().payment_window_s)
-        try:
-            async with tx.transaction():
-                entry = await funds.freeze(
-                    tx, order.order_id, wallet, plan.wallet_part, currency, expires_at, defer=True
-                )
-        except funds.InsufficientFunds as exc:
-            return [await self._failed(tx, event, order, txn_id, plan, str(exc))]
+        # Parked, so it cannot fail here: the plan took no more than `available`.
+        entry = await funds.freeze(
+            tx, order.order_id, wallet, plan.wallet_part, currency, expires_at, defer=True
+        )
         if not entry.apply:
             raise PermanentError(
                 "freeze_refused", f"order {order.order_id}: {entry.verdict} {entry.reason}"

@@ -17,6 +17,7 @@ on fresh numbers. Frozen money going below zero is not a race but a broken invar
 
 import asyncpg
 
+from workers.runtime import temp_tables
 from workers.runtime.errors import PermanentError, TransientError
 
 
@@ -47,6 +48,7 @@ BEGIN
             EXECUTE FUNCTION pg_temp.refuse_unflushed_balances();
     END IF;
 END $$"""
+_TABLE = temp_tables.register("deferred_balances", _ENSURE)
 
 _AVAILABLE = """
 SELECT a.available + coalesce((SELECT sum(d.available) FROM pg_temp.deferred_balances d
@@ -85,7 +87,7 @@ SELECT (SELECT count(*) FROM per_account) AS wanted, (SELECT count(*) FROM chang
 
 async def available(conn: asyncpg.Connection, account_id: str) -> int:
     """The account's available balance net of this transaction's parked changes (no lock)."""
-    await conn.execute(_ENSURE)
+    await _TABLE.ensure(conn)
     value = await conn.fetchval(_AVAILABLE, account_id)
     return int(value or 0)
 
@@ -103,7 +105,7 @@ SELECT c.account_id
 async def short_frozen(conn: asyncpg.Connection, changes: dict[str, tuple[int, int]]) -> list[str]:
     """Accounts (of `changes`) whose frozen money would go below zero, parked changes
     counted: the holds and the balance disagree, which is never a race."""
-    await conn.execute(_ENSURE)
+    await _TABLE.ensure(conn)
     ids = sorted(changes)
     rows = await conn.fetch(_SHORT_FROZEN, ids, [changes[a][1] for a in ids])
     return [r["account_id"] for r in rows]
@@ -114,7 +116,7 @@ async def park(conn: asyncpg.Connection, changes: dict[str, tuple[int, int]]) ->
     changes = {a: c for a, c in changes.items() if c != (0, 0)}
     if not changes:
         return
-    await conn.execute(_ENSURE)
+    await _TABLE.ensure(conn)
     ids = sorted(changes)
     await conn.execute(_PARK, ids, [changes[a][0] for a in ids], [changes[a][1] for a in ids])
 

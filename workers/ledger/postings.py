@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from workers.ledger import deferred_balances
+from workers.runtime import temp_tables
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ BEGIN
             EXECUTE FUNCTION pg_temp.refuse_unflushed_credits();
     END IF;
 END $$"""
+_TABLE = temp_tables.register("deferred_credits", _ENSURE_DEFERRED)
 
 # Joined with `accounts` so that an unknown account (or one in another currency) is found
 # now, inside the event's savepoint, rather than at the flush, which would fail the batch.
@@ -182,7 +184,7 @@ async def _park(conn: asyncpg.Connection, currency: str, changes: dict[str, int]
     """Park what no constraint can refuse; return those accounts (the rest apply at once)."""
     if not changes:
         return set()
-    await conn.execute(_ENSURE_DEFERRED)
+    await _TABLE.ensure(conn)
     rows = await conn.fetch(_PARK, list(changes), list(changes.values()), currency)
     return {r["account_id"] for r in rows}
 

@@ -88,11 +88,11 @@ class HoldExpired(Exception):
 
 
 async def confirm(conn: asyncpg.Connection, order_id: str) -> tuple[Entry, list[Held]]:
-    """Confirm: mark the holds confirmed. The caller posts the ledger legs that take the money
+    """Confirm: mark the holds confirmed; raises HoldExpired (having written nothing) when a
+    hold is past its deadline. The caller posts the ledger legs that take the money
     out of `frozen` (postings.Leg.debit_frozen) in the same transaction."""
-    entry = await enter(conn, order_id, BRANCH, Phase.CONFIRM)
-    if not entry.apply:
-        return entry, []
+    # Before the barrier, so a refusal writes nothing (no savepoint needed): a hold still
+    # 'held' means no Confirm or Cancel ran, so the barrier would have let this one in.
     expired = await conn.fetchval(
         """SELECT count(*) FROM fund_holds
            WHERE order_id = $1 AND state = 'held' AND expires_at <= now()""",
@@ -100,6 +100,9 @@ async def confirm(conn: asyncpg.Connection, order_id: str) -> tuple[Entry, list[
     )
     if expired:
         raise HoldExpired(order_id)  # past its deadline only Cancel is possible
+    entry = await enter(conn, order_id, BRANCH, Phase.CONFIRM)
+    if not entry.apply:
+        return entry, []
     rows = await conn.fetch(
         """UPDATE fund_holds SET state = 'confirmed', confirmed_amount = amount,
                resolved_at = now()

@@ -15,6 +15,7 @@ raises `StockMoved`, a transient error, and the batch runs again on fresh number
 
 import asyncpg
 
+from workers.runtime import temp_tables
 from workers.runtime.errors import PermanentError, TransientError
 
 
@@ -47,6 +48,7 @@ BEGIN
             EXECUTE FUNCTION pg_temp.refuse_unflushed_stock();
     END IF;
 END $$"""
+_TABLE = temp_tables.register("deferred_stock", _ENSURE)
 
 # SKUs (of those wanted) without enough stock once this transaction's parked holds count.
 _SHORT = """
@@ -91,7 +93,7 @@ SELECT (SELECT count(*) FROM per_sku) AS wanted, (SELECT count(*) FROM changed) 
 
 async def short_of(conn: asyncpg.Connection, quantities: dict[str, int]) -> list[str]:
     """The SKUs that cannot be held now, in SKU order (empty: all can)."""
-    await conn.execute(_ENSURE)
+    await _TABLE.ensure(conn)
     skus = sorted(quantities)
     rows = await conn.fetch(_SHORT, skus, [quantities[s] for s in skus])
     return [r["sku_id"] for r in rows]
@@ -111,7 +113,7 @@ async def resolve_holds(
     conn: asyncpg.Connection, order_id: str, state: str
 ) -> list[asyncpg.Record]:
     """Mark the order's open holds `state`; each row says whether its SKU's stock covers it."""
-    await conn.execute(_ENSURE)
+    await _TABLE.ensure(conn)
     rows: list[asyncpg.Record] = await conn.fetch(_RESOLVE, order_id, state)
     return rows
 
@@ -120,7 +122,7 @@ async def park(conn: asyncpg.Connection, changes: dict[str, tuple[int, int, int]
     """Park (available, held, sold) deltas per SKU until `flush`."""
     if not changes:
         return
-    await conn.execute(_ENSURE)
+    await _TABLE.ensure(conn)
     skus = sorted(changes)
     await conn.execute(
         _PARK,

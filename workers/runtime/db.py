@@ -11,7 +11,7 @@ import asyncpg
 
 from infra.migrate import pg_target
 from infra.settings import Settings
-from workers.runtime import metrics
+from workers.runtime import metrics, temp_tables
 
 # Who is talking to Postgres, for the round-trip counter: the stage runner sets its name in
 # its own task; everything else (sweeper, webhook, tools) counts as "other".
@@ -95,6 +95,7 @@ async def create_pool(
             timeout=settings.connect_timeout_s,
             server_settings={"application_name": application_name},
             connection_class=CountingConnection,
+            init=temp_tables.create_all,
         )
     except OSError as exc:
         raise unreachable(settings.dsn, exc, settings.connect_timeout_s) from exc

@@ -177,9 +177,8 @@ class Settlement(Stage):
         """Confirm every hold and post the purchase; None when sold, else what happened
         instead (a duplicate, or the order in review)."""
         try:
-            async with tx.transaction():
-                entry, held = await funds.confirm(tx, p.order_id)
-        except funds.HoldExpired:
+            entry, held = await funds.confirm(tx, p.order_id)
+        except funds.HoldExpired:  # nothing of the confirm was written
             await _release_holds(tx, p.order_id)
             detail = "the wallet hold expired before the payment was confirmed"
             return await self._to_review(tx, event, p, "hold_expired", detail)

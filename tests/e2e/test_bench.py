@@ -1,0 +1,74 @@
+"""`payflow bench` works end to end at a small size: every figure the issue asks for is
+reported, every run's audit is clean, and its databases are gone afterwards. Speed is not
+asserted here (measured by the command itself, never by a test)."""
+
+import asyncio
+import json
+import sys
+
+import asyncpg
+import pytest
+
+from infra.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+HEADLINE = (
+    "orders_per_s",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "cpu_ms_per_order",
+    "relay_orders_per_s",
+    "ratio_vs_relay",
+    "batch1_orders_per_s",
+    "roundtrips_per_order",
+    "deadlocks",
+    "audit_ok",
+    "hot_merchant_orders_per_s",
+    "hot_vs_uniform",
+)
+
+
+async def test_bench_reports_every_figure_with_clean_audits(services: Settings) -> None:
+    args = ["--orders", "60", "--latency-orders", "20", "--batch1-orders", "12"]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "workers.cli.main",
+        "bench",
+        *args,
+        "--hot-merchant",
+        "--json",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 600)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    result = json.loads(out)
+    for key in HEADLINE:
+        assert key in result, key
+    assert result["audit_ok"] is True
+    assert result["orders_per_s"] > 0 and result["relay_orders_per_s"] > 0
+    assert result["batch1_orders_per_s"] > 0 and result["hot_merchant_orders_per_s"] > 0
+    assert set(result["roundtrips_per_order"]) == {
+        "order_build",
+        "fund_freeze",
+        "gateway_request",
+        "callback_handling",
+        "settlement",
+    }
+    assert {"workers", "simulator"} <= set(result["cpu_ms_per_order"])
+    assert isinstance(result["deadlocks"], int)
+    details = result["details"]
+    # Every order of every run reached a final state (the run would have failed otherwise).
+    assert sum(details["payflow"]["outcomes"].values()) == 60 + 20
+    assert sum(details["hot_merchant"]["outcomes"].values()) == 60
+    conn = await asyncpg.connect(services.dsn)
+    try:
+        left = await conn.fetchval(
+            "SELECT count(*) FROM pg_database WHERE datname LIKE 'payflow_bench%'"
+        )
+    finally:
+        await conn.close()
+    assert left == 0, "the bench drops its runs' databases"
