@@ -11,7 +11,6 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime
 
 import aiohttp
@@ -82,16 +81,6 @@ async def wait_final(
                 f"(worker logs in {run.children.log_dir})"
             )
         await asyncio.sleep(0.1)
-
-
-@dataclass(frozen=True)
-class Drain:
-    orders: int
-    seconds: float
-
-    @property
-    def orders_per_s(self) -> float:
-        return self.orders / self.seconds if self.seconds > 0 else 0.0
 
 
 async def drain_span(run: Run) -> float:

@@ -25,30 +25,11 @@ class BalanceMoved(TransientError):
     """Money another transaction took since this batch read the balance: run it again."""
 
 
-_ENSURE = """
-DO $$
-BEGIN
-    IF to_regclass('pg_temp.deferred_balances') IS NULL THEN
-        CREATE TEMP TABLE deferred_balances (
-            account_id text   NOT NULL,
-            available  bigint NOT NULL,
-            frozen     bigint NOT NULL
-        ) ON COMMIT DELETE ROWS;
-        CREATE OR REPLACE FUNCTION pg_temp.refuse_unflushed_balances() RETURNS trigger
-        LANGUAGE plpgsql AS $f$
-        BEGIN
-            IF EXISTS (SELECT FROM pg_temp.deferred_balances) THEN
-                RAISE EXCEPTION 'deferred balance changes were not flushed before commit'
-                    USING HINT = 'call deferred_balances.flush in the same transaction';
-            END IF;
-            RETURN NULL;
-        END $f$;
-        CREATE CONSTRAINT TRIGGER deferred_balances_flushed AFTER INSERT ON deferred_balances
-            DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
-            EXECUTE FUNCTION pg_temp.refuse_unflushed_balances();
-    END IF;
-END $$"""
-_TABLE = temp_tables.register("deferred_balances", _ENSURE)
+_TABLE = temp_tables.register(
+    "deferred_balances",
+    "account_id text NOT NULL, available bigint NOT NULL, frozen bigint NOT NULL",
+    "deferred_balances.flush (or postings.flush_deferred)",
+)
 
 _AVAILABLE = """
 SELECT a.available + coalesce((SELECT sum(d.available) FROM pg_temp.deferred_balances d

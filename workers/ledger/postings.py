@@ -46,33 +46,11 @@ class LedgerError(ValueError):
     pass
 
 
-# Created on first use per connection (and again if the creating savepoint rolled back).
-# ON COMMIT DELETE ROWS resets its storage at every commit; temp tables are never vacuumed.
-_ENSURE_DEFERRED = """
-DO $$
-BEGIN
-    IF to_regclass('pg_temp.deferred_credits') IS NULL THEN
-        CREATE TEMP TABLE deferred_credits (
-            account_id text    NOT NULL,
-            currency   char(3) NOT NULL,
-            amount     bigint  NOT NULL CHECK (amount <> 0)
-        ) ON COMMIT DELETE ROWS;
-        CREATE OR REPLACE FUNCTION pg_temp.refuse_unflushed_credits() RETURNS trigger
-        LANGUAGE plpgsql AS $f$
-        BEGIN
-            IF EXISTS (SELECT FROM pg_temp.deferred_credits) THEN
-                RAISE EXCEPTION 'deferred credits were not flushed before commit'
-                    USING HINT = 'call postings.flush_deferred in the same transaction';
-            END IF;
-            RETURN NULL;
-        END $f$;
-        -- Fires at commit: parked credits must have been flushed by then.
-        CREATE CONSTRAINT TRIGGER deferred_credits_flushed AFTER INSERT ON deferred_credits
-            DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
-            EXECUTE FUNCTION pg_temp.refuse_unflushed_credits();
-    END IF;
-END $$"""
-_TABLE = temp_tables.register("deferred_credits", _ENSURE_DEFERRED)
+_TABLE = temp_tables.register(
+    "deferred_credits",
+    "account_id text NOT NULL, currency char(3) NOT NULL, amount bigint NOT NULL CHECK (amount <> 0)",
+    "postings.flush_deferred",
+)
 
 # Joined with `accounts` so that an unknown account (or one in another currency) is found
 # now, inside the event's savepoint, rather than at the flush, which would fail the batch.

@@ -23,32 +23,11 @@ class StockMoved(TransientError):
     """Stock another transaction took since the hold was checked: retry the batch."""
 
 
-# Created on first use per connection (and again if the creating savepoint rolled back).
-_ENSURE = """
-DO $$
-BEGIN
-    IF to_regclass('pg_temp.deferred_stock') IS NULL THEN
-        CREATE TEMP TABLE deferred_stock (
-            sku_id    text    NOT NULL,
-            available integer NOT NULL,
-            held      integer NOT NULL,
-            sold      integer NOT NULL
-        ) ON COMMIT DELETE ROWS;
-        CREATE OR REPLACE FUNCTION pg_temp.refuse_unflushed_stock() RETURNS trigger
-        LANGUAGE plpgsql AS $f$
-        BEGIN
-            IF EXISTS (SELECT FROM pg_temp.deferred_stock) THEN
-                RAISE EXCEPTION 'deferred stock changes were not flushed before commit'
-                    USING HINT = 'call stock_deferred.flush in the same transaction';
-            END IF;
-            RETURN NULL;
-        END $f$;
-        CREATE CONSTRAINT TRIGGER deferred_stock_flushed AFTER INSERT ON deferred_stock
-            DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
-            EXECUTE FUNCTION pg_temp.refuse_unflushed_stock();
-    END IF;
-END $$"""
-_TABLE = temp_tables.register("deferred_stock", _ENSURE)
+_TABLE = temp_tables.register(
+    "deferred_stock",
+    "sku_id text NOT NULL, available integer NOT NULL, held integer NOT NULL, sold integer NOT NULL",
+    "stock_deferred.flush",
+)
 
 # SKUs (of those wanted) without enough stock once this transaction's parked holds count.
 _SHORT = """

@@ -3,7 +3,10 @@ credit changes applied once per row just before the commit).
 
 Each is created once per pooled connection when the pool opens it, outside any transaction,
 so no rollback can drop it and the hot path never asks for it again. A connection that did
-not come from the workers' pool (a tool, a test) gets it on first use.
+not come from the workers' pool (a tool, a test) gets it on first use (and again if the
+savepoint that created it rolled back). ON COMMIT DELETE ROWS empties it at every commit
+(temp tables are never vacuumed), and a deferred constraint trigger makes a commit that
+left rows in it fail: parked work is applied by its flush or not committed at all.
 """
 
 from dataclasses import dataclass
@@ -25,9 +28,31 @@ class TempTable:
             await conn.execute(self.ddl)
 
 
-def register(name: str, ddl: str) -> TempTable:
-    """Declare a temp table (at import); pools opened later create it on every connection."""
-    table = TempTable(name, ddl)
+_DDL = """
+DO $$
+BEGIN
+    IF to_regclass('pg_temp.{name}') IS NULL THEN
+        CREATE TEMP TABLE {name} ({columns}) ON COMMIT DELETE ROWS;
+        CREATE OR REPLACE FUNCTION pg_temp.refuse_unflushed_{name}() RETURNS trigger
+        LANGUAGE plpgsql AS $f$
+        BEGIN
+            IF EXISTS (SELECT FROM pg_temp.{name}) THEN
+                RAISE EXCEPTION '{name}: parked changes were not flushed before commit'
+                    USING HINT = 'call {flush} in the same transaction';
+            END IF;
+            RETURN NULL;
+        END $f$;
+        CREATE CONSTRAINT TRIGGER {name}_flushed AFTER INSERT ON {name}
+            DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+            EXECUTE FUNCTION pg_temp.refuse_unflushed_{name}();
+    END IF;
+END $$"""
+
+
+def register(name: str, columns: str, flush: str) -> TempTable:
+    """Declare (at import) a temp table of `columns` that `flush` (named in the error a
+    forgotten flush raises) empties; pools opened later create it on every connection."""
+    table = TempTable(name, _DDL.format(name=name, columns=columns, flush=flush))
     _ALL.append(table)
     return table
 
