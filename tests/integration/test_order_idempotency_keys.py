@@ -53,7 +53,11 @@ async def test_a_concurrent_claim_of_the_same_key_waits_for_the_first(
             assert event_types(await stage.handle(a, one, None)) == ["order.built"]
             second = asyncio.create_task(_handle_and_commit(stage, two, b))
             await eventually(partial(_waits_on_a_lock, pool, two), 30, "the second waits")
-            await (first_tx.commit() if first_commits else first_tx.rollback())
+            if first_commits:
+                await stage.before_commit(one)  # as the runtime does: the batch's stock holds
+                await first_tx.commit()
+            else:
+                await first_tx.rollback()
             outputs = await second
         if first_commits:
             assert outputs == ["order.duplicate"]
@@ -69,7 +73,9 @@ async def _handle_and_commit(
     stage: OrderBuild, conn: asyncpg.Connection, event: OrderSubmitted
 ) -> list[str]:
     async with conn.transaction():
-        return event_types(await stage.handle(event, conn, None))
+        outputs = event_types(await stage.handle(event, conn, None))
+        await stage.before_commit(conn)  # as the runtime does
+        return outputs
 
 
 async def _waits_on_a_lock(pool: asyncpg.Pool, conn: asyncpg.Connection) -> bool:

@@ -165,6 +165,7 @@ class FailsAtCommit(OrderBuild):
         self.seen.clear()
         if boom:
             raise ValueError("coalesced write refused")
+        await super().before_commit(tx)  # order build's own: the batch's stock holds
 
 
 @pytest.mark.parametrize(
