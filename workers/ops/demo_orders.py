@@ -37,7 +37,10 @@ def demo_order(run_id: str, i: int, rng: random.Random) -> OrderSubmitted:
     elif i % 40 == 5:
         lines = [OrderLine(sku_id="sku-retired", quantity=1)]
     elif i % 60 == 9:
-        lines = [OrderLine(sku_id="sku-rare", quantity=2)]
+        # Paid by card, so the one order that gets the scarce stock keeps it: a wallet order
+        # cancelled for lack of funds would give it back to the next one, and how many fit
+        # would depend on timing.
+        preference, lines = "gateway_only", [OrderLine(sku_id="sku-rare", quantity=2)]
     oid = order_id(run_id, i)
     payload = OrderSubmittedPayload(
         order_id=oid,
