@@ -8,6 +8,7 @@ still mix wallet, split and card payments, and every tenth order carries a coupo
 import random
 
 from contracts.events.orders import OrderLine, OrderSubmitted, OrderSubmittedPayload
+from workers.ops.demo_orders import order_id, wants_coupon
 from workers.ops.seed import CURRENCY, SKUS
 
 BUYERS = 400
@@ -32,18 +33,6 @@ def buyer_of(i: int) -> str:
 
 def balance_of(n: int) -> int:
     return RICH_BALANCE if n <= RICH_BUYERS else SMALL_BALANCE
-
-
-def order_id(run_id: str, i: int) -> str:
-    return f"{run_id}-{i:06d}"
-
-
-def grant_id(run_id: str, i: int) -> str:
-    return f"{run_id}-g{i:06d}"
-
-
-def wants_coupon(i: int) -> bool:
-    return i % 10 == 4
 
 
 def bench_order(run_id: str, i: int, rng: random.Random, *, hot: bool) -> OrderSubmitted:

@@ -158,4 +158,3 @@ async def _drop(settings: Settings) -> None:
         pass  # left behind; named payflow_bench*, safe to drop by hand
     finally:
         await admin.close()
-    await asyncio.sleep(0)

@@ -5,7 +5,7 @@ from datetime import datetime
 import asyncpg
 
 from workers.bench import orders
-from workers.ops import seed
+from workers.ops import demo_orders, seed
 
 FINAL_STATES = ("settled", "cancelled", "manual_review")
 
@@ -19,9 +19,12 @@ async def seed_run(conn: asyncpg.Connection, run_id: str, count: int) -> None:
             buyer = f"bench-buyer-{n:04d}"
             await seed.top_up(conn, buyer, orders.balance_of(n), f"bench:{run_id}:{n}")
         for i in range(count):
-            if orders.wants_coupon(i):
+            if demo_orders.wants_coupon(i):
                 await seed.grant_coupon(
-                    conn, orders.grant_id(run_id, i), orders.COUPON_ID, orders.buyer_of(i)
+                    conn,
+                    demo_orders.coupon_grant_id(run_id, i),
+                    orders.COUPON_ID,
+                    orders.buyer_of(i),
                 )
 
 

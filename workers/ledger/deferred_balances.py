@@ -105,7 +105,7 @@ async def park(conn: asyncpg.Connection, changes: dict[str, tuple[int, int]]) ->
 async def flush(conn: asyncpg.Connection) -> int:
     """Apply every parked change, one update per account in account-id order; returns the
     accounts changed. Raises BalanceMoved when the money was taken meanwhile."""
-    if await conn.fetchval("SELECT to_regclass('pg_temp.deferred_balances')") is None:
+    if not await _TABLE.exists(conn):
         return 0
     row = await conn.fetchrow(_FLUSH)
     assert row is not None

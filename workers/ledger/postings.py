@@ -172,7 +172,7 @@ async def flush_deferred(conn: asyncpg.Connection) -> int:
     tables; returns how many credited accounts changed. A no-op when nothing was parked.
     Wallets (buyer:...) go first, then the credits: account-id order overall."""
     await deferred_balances.flush(conn)
-    if await conn.fetchval("SELECT to_regclass('pg_temp.deferred_credits')") is None:
+    if not await _TABLE.exists(conn):
         return 0
     status: str = await conn.execute(_FLUSH)
     return int(status.split()[-1])

@@ -115,7 +115,7 @@ async def park(conn: asyncpg.Connection, changes: dict[str, tuple[int, int, int]
 async def flush(conn: asyncpg.Connection) -> int:
     """Apply every parked change, one update per SKU in SKU order; returns the SKUs changed.
     Raises StockMoved when another transaction took stock this batch counted on."""
-    if await conn.fetchval("SELECT to_regclass('pg_temp.deferred_stock')") is None:
+    if not await _TABLE.exists(conn):
         return 0
     row = await conn.fetchrow(_FLUSH)
     assert row is not None

@@ -27,6 +27,13 @@ class TempTable:
         if self.name not in getattr(conn, _MARK, ()):
             await conn.execute(self.ddl)
 
+    async def exists(self, conn: asyncpg.Connection) -> bool:
+        """Whether this session has the table (then its flush has something to look at);
+        asks the server only on a connection the pool did not prepare."""
+        if self.name in getattr(conn, _MARK, ()):
+            return True
+        return await conn.fetchval("SELECT to_regclass($1)", f"pg_temp.{self.name}") is not None
+
 
 _DDL = """
 DO $$
