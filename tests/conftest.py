@@ -3,21 +3,17 @@ payflow module reads its settings, so tests never see the demo's (or another ses
 messages, rows or processes."""
 
 import os
-import socket
 import uuid
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
+from infra.ports import free_port, free_ports
+from workers.runtime.health_server import MAX_REPLICAS, REPLICA_STEP
 
 SESSION = f"t{uuid.uuid4().hex[:8]}"
 os.environ.setdefault("PAYFLOW_TOPIC_NAMESPACE", SESSION)
 os.environ.setdefault("PAYFLOW_PG_DATABASE", f"payflow_{SESSION}")
-os.environ.setdefault("PAYFLOW_METRICS_PORT", str(_free_port()))
-os.environ.setdefault("PAYFLOW_GATEWAY_URL", f"http://127.0.0.1:{_free_port()}")
-os.environ.setdefault("PAYFLOW_WEBHOOK_URL", f"http://127.0.0.1:{_free_port()}/webhooks")
+# Room for every replica slot of every worker process after the base port.
+os.environ.setdefault("PAYFLOW_METRICS_PORT", str(free_ports(REPLICA_STEP * MAX_REPLICAS)))
+os.environ.setdefault("PAYFLOW_GATEWAY_URL", f"http://127.0.0.1:{free_port()}")
+os.environ.setdefault("PAYFLOW_WEBHOOK_URL", f"http://127.0.0.1:{free_port()}/webhooks")
 # A killed worker's partitions move to its replacement quickly.
 os.environ.setdefault("PAYFLOW_SESSION_TIMEOUT_MS", "6000")

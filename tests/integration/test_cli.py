@@ -15,6 +15,7 @@ import pytest
 
 from contracts.topics import ORDERS_OUTCOMES
 from infra.migrate import load_migrations
+from infra.ports import free_port
 from infra.settings import DEV_GATEWAY_SECRET, Settings
 
 pytestmark = pytest.mark.integration
@@ -39,12 +40,6 @@ def error_line(done: subprocess.CompletedProcess[str], code: int = 1) -> str:
     assert len(lines) == 1, done.stderr
     assert done.stderr.rstrip().endswith(lines[0]), done.stderr
     return lines[0]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

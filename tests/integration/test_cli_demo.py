@@ -4,7 +4,6 @@ keeps holding their ports, and the demo ends with one line and 128 + the signal.
 import asyncio
 import os
 import signal
-import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -16,17 +15,13 @@ import pytest_asyncio
 from aiokafka.admin import AIOKafkaAdminClient
 
 from contracts.topics import all_topic_names, namespace
+from infra.ports import free_port, free_ports
 from infra.settings import Settings
 from tests.support.pipeline import eventually
 from workers.ops.processes import who_answers
+from workers.runtime.health_server import REPLICA_STEP
 
 pytestmark = pytest.mark.integration
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest_asyncio.fixture
@@ -38,8 +33,8 @@ async def demo_env(services: Settings) -> AsyncIterator[dict[str, str]]:
     yield {
         "PAYFLOW_TOPIC_NAMESPACE": ns,
         "PAYFLOW_PG_DSN": f"{server}/{database}",
-        "PAYFLOW_METRICS_PORT": str(_free_port()),
-        "PAYFLOW_GATEWAY_URL": f"http://127.0.0.1:{_free_port()}",
+        "PAYFLOW_METRICS_PORT": str(free_ports(REPLICA_STEP)),
+        "PAYFLOW_GATEWAY_URL": f"http://127.0.0.1:{free_port()}",
     }
     admin = await asyncpg.connect(f"{server}/postgres")
     try:

@@ -2,7 +2,6 @@
 verifies every callback's signature with contracts.signing.verify (the test's own webhook)."""
 
 import asyncio
-import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,17 +19,12 @@ from contracts.signing import (
     parse_signature_header,
     verify,
 )
+from infra.ports import free_port
 from infra.settings import Settings
 from tests.support.pipeline import eventually
 from workers.gateway.notices import read_notice
 from workers.gateway.port import Notice
 from workers.ops.processes import Children
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,9 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
+from infra.ports import free_port
 from infra.settings import Settings
-from tests.integration.test_cli import error_line, free_port, payflow
+from tests.integration.test_cli import error_line, payflow
 from tests.support.pipeline import eventually
 from tests.support.services import create_scratch, drop_scratch
 from workers.runtime import retention

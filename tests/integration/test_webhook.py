@@ -4,7 +4,6 @@ row in webhook_rejections and its count on /metrics."""
 
 import asyncio
 import json
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -24,6 +23,7 @@ from contracts.events.gateway import GatewayCallbackBody, GatewayCallbackReceive
 from contracts.money import Money
 from contracts.signing import signature_header
 from contracts.topics import GATEWAY_CALLBACKS
+from infra.ports import free_port
 from infra.settings import Settings
 from workers.runtime.kafka import make_producer
 from workers.runtime.urls import listen_address
@@ -37,15 +37,9 @@ LIMIT = 4096
 OLD = 1_577_836_800  # 2020-01-01
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _settings(base: Settings, **extra: Any) -> Settings:
     update: dict[str, Any] = {
-        "webhook_url": f"http://127.0.0.1:{_free_port()}/hooks",
+        "webhook_url": f"http://127.0.0.1:{free_port()}/hooks",
         "gateway_key_id": "k2",
         "gateway_secret": SecretStr(SECRET),
         "gateway_previous_key_id": "k1",

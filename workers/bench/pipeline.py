@@ -8,7 +8,6 @@ its duration (topic names are read from it), then restored.
 
 import asyncio
 import os
-import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from infra.migrate import dsn_for
+from infra.ports import free_port, free_ports
 from infra.services.process import ServiceError
 from infra.settings import Settings
 from workers.bench import store
@@ -24,16 +24,11 @@ from workers.cli.run import health_port
 from workers.cli.setup import migrate_all
 from workers.ops.processes import Children, demo_env, ensure_pipeline, who_answers
 from workers.runtime.db import connect
+from workers.runtime.health_server import REPLICA_STEP
 from workers.stage_names import STAGE_NAMES
 
 BENCHED_STAGES = tuple(s for s in STAGE_NAMES if s != "wallet")
 READY_WITHIN_S = 60.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # How the workers run: every stage, the webhook and the sweeper in one process (`payflow
@@ -74,7 +69,7 @@ def run_env(base: Settings, run_id: str, extra: dict[str, str]) -> dict[str, str
     env = {
         "PAYFLOW_TOPIC_NAMESPACE": run_id,
         "PAYFLOW_PG_DATABASE": database,
-        "PAYFLOW_METRICS_PORT": str(free_port()),
+        "PAYFLOW_METRICS_PORT": str(free_ports(REPLICA_STEP)),  # the base, then one per stage
         "PAYFLOW_GATEWAY_URL": f"http://127.0.0.1:{free_port()}",
         "PAYFLOW_WEBHOOK_URL": f"http://127.0.0.1:{free_port()}/webhooks",
         # The sweeper's statement pass is not what is measured.
