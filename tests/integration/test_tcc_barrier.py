@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from tests.support.pipeline import assert_audit_clean, balances, fund_wallet
+from tests.support.pipeline import assert_audit_clean, balances, eventually, fund_wallet
 from workers.ledger import accounts, postings
 from workers.ledger.postings import Leg
 from workers.participants import funds
-from workers.tcc.barrier import Verdict
+from workers.tcc.barrier import Phase, Verdict, enter
 
 pytestmark = pytest.mark.integration
 LATER = datetime.now(UTC) + timedelta(hours=1)
@@ -142,3 +142,53 @@ async def test_a_thousand_concurrent_freezes_never_overdraw(pool: asyncpg.Pool) 
     assert sum(results) == 400  # exactly the affordable ones
     assert await balances(pool, wallet) == (100_000, 0, 100_000)
     await assert_audit_clean(pool)
+
+
+async def _enter_after(pool: asyncpg.Pool, gid: str, first: Phase, then: Phase) -> Verdict:
+    """`first` in a transaction still open while `then` starts on another connection; the
+    first commits only once the second is waiting on it. What `then` decides."""
+    async with pool.acquire() as a, pool.acquire() as b:
+        tx = a.transaction()
+        await tx.start()
+        await enter(a, gid, "coupons", first)
+        second = asyncio.create_task(_in_tx(b, gid, then))
+        await eventually(lambda: _waiting(pool, b), 10, f"{then.value} waits for {first.value}")
+        await tx.commit()
+        return await second
+
+
+async def _in_tx(conn: asyncpg.Connection, gid: str, phase: Phase) -> Verdict:
+    async with conn.transaction():
+        return (await enter(conn, gid, "coupons", phase)).verdict
+
+
+async def _waiting(pool: asyncpg.Pool, conn: asyncpg.Connection) -> bool:
+    pid = conn.get_server_pid()
+    return bool(
+        await pool.fetchval(
+            "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1", pid
+        )
+    )
+
+
+async def test_a_confirm_that_started_before_a_cancel_committed_is_refused(
+    pool: asyncpg.Pool,
+) -> None:
+    # The Confirm's snapshot cannot see the Cancel; the unique index can, and waits for it.
+    for first, then in ((Phase.CANCEL, Phase.CONFIRM), (Phase.CONFIRM, Phase.CANCEL)):
+        gid = _gid()
+        async with pool.acquire() as conn, conn.transaction():
+            assert (await enter(conn, gid, "coupons", Phase.TRY)).verdict is Verdict.APPLY
+        assert await _enter_after(pool, gid, first, then) is Verdict.REFUSED
+        phases = await pool.fetch("SELECT phase FROM tcc_barrier WHERE gid = $1", gid)
+        assert sorted(r["phase"] for r in phases) == sorted(["try", first.value])
+
+
+async def test_a_cancel_that_waited_for_its_try_applies_it(pool: asyncpg.Pool) -> None:
+    # The Try commits after the Cancel began: the Cancel is neither empty nor lost.
+    gid = _gid()
+    assert await _enter_after(pool, gid, Phase.TRY, Phase.CANCEL) is Verdict.APPLY
+    rows = await pool.fetch(
+        "SELECT phase, origin FROM tcc_barrier WHERE gid = $1 ORDER BY phase", gid
+    )
+    assert [tuple(r) for r in rows] == [("cancel", "applied"), ("try", "applied")]

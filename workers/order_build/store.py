@@ -97,14 +97,29 @@ async def save_conflict(conn: asyncpg.Connection, sub: Submission, judged: Judge
     )
 
 
+# The order, its sub-orders and their lines in one statement (one round trip, one plan).
+_SAVE_ORDER = """
+WITH o AS (
+    INSERT INTO orders (order_id, buyer_id, currency, payment_preference, subtotal, discount,
+                        total, request_digest, submitted_event_id, state, payment_method)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'built', $10)),
+s AS (
+    INSERT INTO sub_orders (sub_order_id, order_id, merchant_id, warehouse_id, currency,
+                            subtotal, discount, amount, platform_discount)
+    SELECT u.id, $1, u.merchant, u.warehouse, $3, u.subtotal, u.discount, u.amount, u.platform
+      FROM unnest($11::text[], $12::text[], $13::text[], $14::bigint[], $15::bigint[],
+                  $16::bigint[], $17::bigint[])
+           AS u(id, merchant, warehouse, subtotal, discount, amount, platform))
+INSERT INTO order_items (sub_order_id, sku_id, quantity, unit_price, line_total)
+SELECT * FROM unnest($18::text[], $19::text[], $20::int[], $21::bigint[], $22::bigint[])"""
+
+
 async def save_order(
     conn: asyncpg.Connection, order: OrderSubmittedPayload, priced: PricedOrder, sub: Submission
 ) -> None:
+    parts, lines = priced.parts, [(p.sub_order_id, li) for p in priced.parts for li in p.lines]
     await conn.execute(
-        """INSERT INTO orders (order_id, buyer_id, currency, payment_preference, subtotal,
-                               discount, total, request_digest, submitted_event_id, state,
-                               payment_method)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'built', $10)""",
+        _SAVE_ORDER,
         order.order_id,
         order.buyer_id,
         order.currency,
@@ -115,34 +130,18 @@ async def save_order(
         sub.order_digest,
         sub.event_id,
         order.payment_method,
-    )
-    await conn.executemany(
-        """INSERT INTO sub_orders (sub_order_id, order_id, merchant_id, warehouse_id, currency,
-                                   subtotal, discount, amount, platform_discount)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
-        [
-            (
-                p.sub_order_id,
-                order.order_id,
-                p.merchant_id,
-                p.warehouse_id,
-                order.currency,
-                p.subtotal,
-                p.discount,
-                p.amount,
-                p.platform_discount,
-            )
-            for p in priced.parts
-        ],
-    )
-    await conn.executemany(
-        """INSERT INTO order_items (sub_order_id, sku_id, quantity, unit_price, line_total)
-           VALUES ($1, $2, $3, $4, $5)""",
-        [
-            (p.sub_order_id, li.sku_id, li.quantity, li.unit_price, li.total)
-            for p in priced.parts
-            for li in p.lines
-        ],
+        [p.sub_order_id for p in parts],
+        [p.merchant_id for p in parts],
+        [p.warehouse_id for p in parts],
+        [p.subtotal for p in parts],
+        [p.discount for p in parts],
+        [p.amount for p in parts],
+        [p.platform_discount for p in parts],
+        [sub_id for sub_id, _ in lines],
+        [li.sku_id for _, li in lines],
+        [li.quantity for _, li in lines],
+        [li.unit_price for _, li in lines],
+        [li.total for _, li in lines],
     )
 
 

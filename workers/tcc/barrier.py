@@ -8,6 +8,11 @@ check-then-act: the primary key (gid, branch, phase) serialises racing phases.
 - Cancel with no Try         -> EMPTY_CANCEL; it writes the Try row itself, so...
 - Try after its Cancel       -> REFUSED (anti-hanging: the frozen money would never return)
 - Confirm after Cancel, Cancel after Confirm, Confirm without Try -> REFUSED, reported
+
+A branch's Confirm and Cancel exclude each other by a unique index (migration 0021), which
+sees rows of transactions still in flight where a snapshot would not: the usual Confirm or
+Cancel is one statement (`_second_phase`); anything else takes the slow path, which locks the
+Try row and looks again.
 """
 
 from dataclasses import dataclass
@@ -92,6 +97,34 @@ async def _has(conn: asyncpg.Connection, gid: str, branch: str, phase: Phase) ->
     )
 
 
+# Confirm or Cancel in one statement. `fresh` is the Try row a Cancel writes when it finds
+# none (an empty cancel); `outcome` goes in only after a Try that applied, or with that empty
+# cancel, and the unique index turns it into nothing when the opposite phase is there.
+_SECOND_PHASE = """
+WITH fresh AS (
+    INSERT INTO tcc_barrier (gid, branch, phase, origin)
+    SELECT $1, $2, 'try', 'empty_cancel' WHERE $3::text = 'cancel'
+    ON CONFLICT DO NOTHING RETURNING origin),
+tried AS (
+    SELECT origin FROM tcc_barrier WHERE gid = $1 AND branch = $2 AND phase = 'try'),
+outcome AS (
+    INSERT INTO tcc_barrier (gid, branch, phase, origin)
+    SELECT $1, $2, $3::text, CASE WHEN EXISTS (SELECT FROM fresh) THEN 'empty_cancel' ELSE 'applied' END
+     WHERE EXISTS (SELECT FROM fresh) OR EXISTS (SELECT FROM tried WHERE origin = 'applied')
+    ON CONFLICT DO NOTHING RETURNING 1)
+SELECT EXISTS (SELECT FROM fresh) AS empty, EXISTS (SELECT FROM outcome) AS written"""
+
+
+async def _second_phase(
+    conn: asyncpg.Connection, gid: str, branch: str, phase: Phase
+) -> Entry | None:
+    """The usual Confirm or Cancel; None when the slow path must decide (nothing written)."""
+    row = await conn.fetchrow(_SECOND_PHASE, gid, branch, phase.value)
+    if row["empty"]:
+        return Entry(Verdict.EMPTY_CANCEL, "cancel without try")
+    return Entry(Verdict.APPLY) if row["written"] else None
+
+
 async def enter(conn: asyncpg.Connection, gid: str, branch: str, phase: Phase) -> Entry:
     if phase is Phase.TRY:
         if await _insert(conn, gid, branch, Phase.TRY, "applied"):
@@ -100,17 +133,19 @@ async def enter(conn: asyncpg.Connection, gid: str, branch: str, phase: Phase) -
         if origin == "empty_cancel":
             return Entry(Verdict.REFUSED, "try after cancel")
         return Entry(Verdict.DUPLICATE)
+    return await _second_phase(conn, gid, branch, phase) or await _slow(conn, gid, branch, phase)
 
+
+async def _slow(conn: asyncpg.Connection, gid: str, branch: str, phase: Phase) -> Entry:
+    """A duplicate, a refusal, or a race with a Try still in flight: decided under the lock
+    of the Try row, each look in a statement of its own (so it sees what committed before)."""
     if phase is Phase.CANCEL and await _insert(conn, gid, branch, Phase.TRY, "empty_cancel"):
         await _insert(conn, gid, branch, Phase.CANCEL, "empty_cancel")
         return Entry(Verdict.EMPTY_CANCEL, "cancel without try")
-
     origin = await _lock_try(conn, gid, branch)
     if origin is None:
         return Entry(Verdict.REFUSED, "confirm without try")
     opposite = Phase.CANCEL if phase is Phase.CONFIRM else Phase.CONFIRM
-    # The usual case in one statement, after the lock (so it sees whatever the phase that
-    # held the lock before us wrote): the phase goes in unless its opposite is there.
     if origin != "empty_cancel" and await _insert_unless(conn, gid, branch, phase, opposite):
         return Entry(Verdict.APPLY)
     if origin == "empty_cancel" or await _has(conn, gid, branch, opposite):
