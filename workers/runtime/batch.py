@@ -8,7 +8,9 @@ as settlement's merchant and fee credits). One commit per batch keeps fsyncs low
 An event that fails for good (a poisoned payload, a broken rule) aborts that attempt: the
 transaction is rolled back, the event is set aside as a dead letter and the batch runs
 again without it. After `FAST_FAILURES` such events the batch falls back to a savepoint per
-event, so a batch full of poison costs one extra attempt, not one per event. A transient
+event, so a batch full of poison costs one extra attempt, not one per event. A stage's
+all-or-nothing part (`undoable`) that fails runs again in a savepoint of its own, in one
+more attempt of the batch (workers/runtime/undoable.py). A transient
 error (connection lost, deadlock) undoes the whole batch for a retry by the caller.
 Whatever the events keep until the transaction ends (a Redis lock held from the decision
 until the commit) is released by the batch scope right after each commit or rollback.
@@ -31,6 +33,7 @@ from workers.runtime.kafka import Record
 from workers.runtime.outbox import Message
 from workers.runtime.park import from_record
 from workers.runtime.stage import Stage, batch_scope
+from workers.runtime.undoable import CAREFUL, RunCarefully
 
 log = structlog.get_logger()
 PREPARE_CONCURRENCY = 32
@@ -44,6 +47,15 @@ class BatchResult:
     processed: int = 0
     duplicates: int = 0
     dead: list[DeadLetter] = field(default_factory=list)
+
+
+class _Careful(Exception):
+    """An event's undoable part failed on the fast path: the attempt is undone and the
+    batch runs again with a savepoint around that part (workers/runtime/undoable.py)."""
+
+    def __init__(self, event_id: uuid.UUID) -> None:
+        super().__init__(str(event_id))
+        self.event_id = event_id
 
 
 class _EventFailed(Exception):
@@ -65,6 +77,8 @@ class _Batch:
     already: set[uuid.UUID]
     prepared: dict[uuid.UUID, Any]
     condemned: dict[uuid.UUID, Exception] = field(default_factory=dict)
+    # Events whose undoable part failed once: from now on it runs in a savepoint.
+    careful: set[uuid.UUID] = field(default_factory=set)
 
 
 async def _prepare_all(stage: Stage, events: list[Envelope]) -> dict[uuid.UUID, Any]:
@@ -107,6 +121,8 @@ async def run_batch(
             return await _attempt(pool, batch, savepoints=savepoints)
         except _EventFailed as failed:
             batch.condemned[failed.event_id] = failed.error
+        except _Careful as careful:
+            batch.careful.add(careful.event_id)
 
 
 async def _attempt(pool: asyncpg.Pool, batch: _Batch, *, savepoints: bool) -> BatchResult:
@@ -169,13 +185,18 @@ async def _all_at_once(
         if ev.event_id not in mine:  # another delivery committed it first
             result.duplicates += 1
             continue
+        token = CAREFUL.set(ev.event_id in batch.careful)
         with _bound(stage, ev):
             try:
                 produced = list(await stage.handle(ev, conn, batch.prepared.get(ev.event_id)))
+            except RunCarefully as again:
+                raise _Careful(ev.event_id) from again
             except Exception as exc:
                 if is_transient(exc):
                     raise
                 raise _EventFailed(ev.event_id, exc) from exc
+            finally:
+                CAREFUL.reset(token)
             _debug(ev, produced)
         outputs.append((ev.event_id, produced))
         result.processed += 1
@@ -193,6 +214,7 @@ async def _each_in_savepoint(
     stage = batch.stage
     outputs: Outputs = []
     for rec, ev in todo:
+        token = CAREFUL.set(True)  # every undoable part in a savepoint of its own too
         with _bound(stage, ev):
             try:
                 async with conn.transaction():
@@ -206,6 +228,8 @@ async def _each_in_savepoint(
                     raise
                 result.dead.append(from_record(stage.name, rec, exc, batch.attempt, ev))
                 continue
+            finally:
+                CAREFUL.reset(token)
         outputs.append((ev.event_id, produced))
         result.processed += 1
     return outputs

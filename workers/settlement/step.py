@@ -41,6 +41,7 @@ from workers.review.rules import OPERATOR_REASON
 from workers.review.store import order_state
 from workers.runtime.errors import PermanentError
 from workers.runtime.stage import Stage
+from workers.runtime.undoable import undoable
 from workers.settlement import purchase, store
 from workers.settlement.refund_step import refund
 from workers.tcc.barrier import Verdict
@@ -125,7 +126,7 @@ class Settlement(Stage):
             detail = "the transaction does not add up: " + "; ".join(bought.problems)
             return await self._to_review(tx, event, p, "settlement_check", detail)
         try:
-            async with tx.transaction():  # all or nothing: a broken invariant moves nothing
+            async with undoable(tx):  # all or nothing: a broken invariant moves nothing
                 stopped = await self._sell(tx, event, p, bought)
         except (
             purchase.Broken,
