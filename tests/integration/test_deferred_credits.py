@@ -9,13 +9,11 @@ from typing import Any, ClassVar
 
 import asyncpg
 import pytest
-from aiokafka.structs import ConsumerRecord
 
-from contracts.codec import encode
 from contracts.envelope import Envelope
 from contracts.topics import ORDERS_SUBMITTED, Topic
 from infra.settings import Settings
-from tests.support.pipeline import assert_audit_clean, fund_wallet, order_submitted
+from tests.support.pipeline import assert_audit_clean, consumed, fund_wallet, order_submitted
 from workers.ledger import accounts, postings
 from workers.runtime.batch import run_batch
 from workers.runtime.stage import Stage
@@ -200,23 +198,6 @@ async def test_debits_of_accounts_that_may_go_negative_are_parked_too(
     await assert_audit_clean(pool)
 
 
-def _record(event: Envelope, offset: int) -> ConsumerRecord[Any, Any]:
-    value = encode(event)
-    return ConsumerRecord(
-        topic=ORDERS_SUBMITTED.name,
-        partition=0,
-        offset=offset,
-        timestamp=0,
-        timestamp_type=0,
-        key=event.correlation_id.encode(),
-        value=value,
-        checksum=None,
-        serialized_key_size=len(event.correlation_id),
-        serialized_value_size=len(value),
-        headers=(),
-    )
-
-
 async def test_the_runtime_flushes_once_per_batch_before_the_commit(pool: asyncpg.Pool) -> None:
     wallet, a, _ = await _setup(pool)
     uid = uuid.uuid4().hex[:8]
@@ -249,8 +230,8 @@ async def test_the_runtime_flushes_once_per_batch_before_the_commit(pool: asyncp
             self.flushes.append((await postings.flush_deferred(tx), tx.is_in_transaction()))
 
     events = [order_submitted(f"defer-{uid}-{i}", "b", {"sku-mug": 1}) for i in range(5)]
-    records = [_record(e, i) for i, e in enumerate(events)]
-    records.append(_record(events[0], len(records)))  # a duplicate within the batch
+    records = [consumed(e, i) for i, e in enumerate(events)]
+    records.append(consumed(events[0], len(records)))  # a duplicate within the batch
 
     stage = Payee()
     result = await run_batch(pool, stage, records, 1)

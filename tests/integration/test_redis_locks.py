@@ -7,13 +7,11 @@ from typing import Any, ClassVar
 
 import asyncpg
 import pytest
-from aiokafka.structs import ConsumerRecord
 from redis.asyncio import Redis
 
-from contracts.codec import encode
 from contracts.envelope import Envelope
 from contracts.topics import ORDERS_SUBMITTED, Topic
-from tests.support.pipeline import order_submitted
+from tests.support.pipeline import consumed, order_submitted
 from workers.runtime import locks
 from workers.runtime.batch import run_batch
 from workers.runtime.errors import is_transient
@@ -72,23 +70,6 @@ async def test_a_batch_lock_held_elsewhere_is_a_retryable_error(redis: Redis) ->
     assert await redis.get(other.key) == other.owner.encode()  # not ours: left alone
 
 
-def _record(event: Envelope, offset: int) -> ConsumerRecord[Any, Any]:
-    value = encode(event)
-    return ConsumerRecord(
-        topic=ORDERS_SUBMITTED.name,
-        partition=0,
-        offset=offset,
-        timestamp=0,
-        timestamp_type=0,
-        key=event.correlation_id.encode(),
-        value=value,
-        checksum=None,
-        serialized_key_size=len(event.correlation_id),
-        serialized_value_size=len(value),
-        headers=(),
-    )
-
-
 async def test_the_lock_is_held_until_the_batch_commits(pool: asyncpg.Pool, redis: Redis) -> None:
     """Taken in `handle`, still held after the last event and the coalesced writes (the
     commit has not happened yet), released once the transaction has committed, or rolled
@@ -116,7 +97,7 @@ async def test_the_lock_is_held_until_the_batch_commits(pool: asyncpg.Pool, redi
 
     stage = Locking()
     events = [order_submitted(f"lock-{uid}-{i}", "b", {"sku-mug": 1}) for i in range(3)]
-    result = await run_batch(pool, stage, [_record(e, i) for i, e in enumerate(events)], 1)
+    result = await run_batch(pool, stage, [consumed(e, i) for i, e in enumerate(events)], 1)
     assert result.processed == 3
     assert seen == ["held"]
     assert await redis.get(f"payflow:lock:{name}") is None  # released after the commit
@@ -127,6 +108,6 @@ async def test_the_lock_is_held_until_the_batch_commits(pool: asyncpg.Pool, redi
     stage.fail_commit = True
     more = [order_submitted(f"lock-{uid}-x{i}", "b", {"sku-mug": 1}) for i in range(2)]
     with pytest.raises(ConnectionResetError):
-        await run_batch(pool, stage, [_record(e, 10 + i) for i, e in enumerate(more)], 1)
+        await run_batch(pool, stage, [consumed(e, 10 + i) for i, e in enumerate(more)], 1)
     assert seen == ["held", "held"]
     assert await redis.get(f"payflow:lock:{name}") is None  # released after the rollback

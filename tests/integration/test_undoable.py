@@ -12,8 +12,8 @@ import pytest
 
 from contracts.envelope import Envelope
 from contracts.topics import ORDERS_SUBMITTED, Topic
-from tests.integration.test_deferred_credits import FUNDED, _record, _setup, _total
-from tests.support.pipeline import order_submitted
+from tests.integration.test_deferred_credits import FUNDED, _setup, _total
+from tests.support.pipeline import consumed, order_submitted
 from workers.ledger import postings
 from workers.runtime.batch import run_batch
 from workers.runtime.stage import Stage
@@ -75,7 +75,7 @@ async def test_a_failed_part_leaves_nothing_and_the_stage_answers_it(pool: async
     broken, uncaught = orders[2], orders[4]
     handled: Counter[str] = Counter()
     stage = _stage(wallet, a, b, broken, uncaught, handled)
-    records = [_record(order_submitted(o, "b", {"sku-mug": 1}), i) for i, o in enumerate(orders)]
+    records = [consumed(order_submitted(o, "b", {"sku-mug": 1}), i) for i, o in enumerate(orders)]
 
     result = await run_batch(pool, stage, records, 1)
 

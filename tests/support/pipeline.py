@@ -4,9 +4,11 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from aiokafka.structs import ConsumerRecord
 
 from contracts.codec import encode
 from contracts.envelope import Envelope
@@ -108,3 +110,21 @@ async def balances(pool: asyncpg.Pool, account_id: str) -> tuple[int, int, int]:
         "SELECT total, available, frozen FROM accounts WHERE account_id = $1", account_id
     )
     return (row["total"], row["available"], row["frozen"]) if row else (0, 0, 0)
+
+
+def consumed(event: Envelope, offset: int) -> ConsumerRecord[Any, Any]:
+    """The event as a consumer reads it from its topic (partition 0), for `run_batch`."""
+    value = encode(event)
+    return ConsumerRecord(
+        topic=topic_for(type(event)).name,
+        partition=0,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=event.correlation_id.encode(),
+        value=value,
+        checksum=None,
+        serialized_key_size=len(event.correlation_id),
+        serialized_value_size=len(value),
+        headers=(),
+    )

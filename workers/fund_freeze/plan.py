@@ -29,3 +29,31 @@ def plan_payment(preference: str, total: int, wallet_available: int) -> PaymentP
 def platform_fee(amount: int, fee_bps: int) -> int:
     """Rounded down: a fraction of a minor unit is never taken from a merchant."""
     return amount * fee_bps // 10_000
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """What one order asks of its buyer's wallet."""
+
+    order_id: str
+    wallet: str
+    preference: str
+    total: int
+
+
+def plan_batch(
+    wanted: list[Wanted], available: dict[str, int]
+) -> dict[str, PaymentPlan | InsufficientWallet]:
+    """Each order's plan, in the batch's order: a wallet that pays for one order has that
+    much less for the next (the freezes are applied together at the end of the batch)."""
+    left = dict(available)
+    plans: dict[str, PaymentPlan | InsufficientWallet] = {}
+    for w in wanted:
+        try:
+            plan = plan_payment(w.preference, w.total, left.get(w.wallet, 0))
+        except InsufficientWallet as short:
+            plans[w.order_id] = short
+            continue
+        left[w.wallet] = left.get(w.wallet, 0) - plan.wallet_part
+        plans[w.order_id] = plan
+    return plans

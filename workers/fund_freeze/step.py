@@ -1,26 +1,28 @@
-"""Fund freeze: choose the payment plan, freeze the wallet part (TCC Try), record the
-transaction as pending payment."""
+"""Fund freeze: choose each order's payment plan, freeze the wallet parts (TCC Try), record
+the transactions as pending payment. Set-based: a batch of orders is read, planned and
+written with a handful of statements, whatever its size."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
+from uuid import UUID
 
 import asyncpg
 
 from contracts.envelope import Envelope
 from contracts.events.funds import FundsFrozen, FundsFrozenPayload
-from contracts.events.orders import OrderBuilt, OrderBuiltPayload
+from contracts.events.orders import OrderBuilt
 from contracts.events.payments import PaymentDecisionPayload, PaymentFailed
 from contracts.money import Money
 from contracts.topics import ORDERS_BUILT, Topic
 from infra.settings import get_settings
 from workers.fund_freeze import store
-from workers.fund_freeze.plan import InsufficientWallet, PaymentPlan, plan_payment
+from workers.fund_freeze.plan import PaymentPlan, Wanted, plan_batch
 from workers.ledger import accounts, deferred_balances
-from workers.order_state import set_order_state
+from workers.order_state import set_order_states
 from workers.participants import funds
 from workers.runtime.errors import PermanentError
-from workers.runtime.stage import Stage
+from workers.runtime.stage import EventFailed, Stage
 
 
 def transaction_id_for(order_id: str) -> str:
@@ -30,6 +32,7 @@ def transaction_id_for(order_id: str) -> str:
 class FundFreeze(Stage):
     name: ClassVar[str] = "fund_freeze"
     consumes: ClassVar[Topic] = ORDERS_BUILT
+    batched: ClassVar[bool] = True
 
     async def before_commit(self, tx: asyncpg.Connection) -> None:
         # The batch's wallet freezes, one update per wallet in account order, held to the commit.
@@ -38,71 +41,108 @@ class FundFreeze(Stage):
     async def handle(
         self, event: Envelope, tx: asyncpg.Connection, prepared: Any
     ) -> Sequence[Envelope]:
-        assert isinstance(event, OrderBuilt)
-        order = event.payload
-        if await store.transaction_exists(tx, order.order_id):
-            return []  # already frozen under another event id
-        currency = order.total.currency
-        wallet = await accounts.ensure(tx, accounts.wallet(order.buyer_id, currency))
-        # No lock: the freeze is parked and the flush at the end of the batch refuses an
-        # overdraft (then the batch runs again on the new balance).
-        available = await deferred_balances.available(tx, wallet)
-        txn_id = transaction_id_for(order.order_id)
-        try:
-            plan = plan_payment(order.payment_preference, order.total.amount, available)
-        except InsufficientWallet as exc:
-            plan = PaymentPlan(order.total.amount, 0)
-            return [await self._failed(tx, event, order, txn_id, plan, str(exc))]
-        expires_at = funds.hold_expires_at(datetime.now(UTC), get_settings().payment_window_s)
-        # Parked, so it cannot fail here: the plan took no more than `available`.
-        entry = await funds.freeze(
-            tx, order.order_id, wallet, plan.wallet_part, currency, expires_at, defer=True
+        return (await self.handle_batch([event], tx, {event.event_id: prepared}))[0]
+
+    async def handle_batch(
+        self, events: list[Envelope], tx: asyncpg.Connection, prepared: Mapping[UUID, Any]
+    ) -> list[Sequence[Envelope]]:
+        built = [e for e in events if isinstance(e, OrderBuilt)]
+        assert len(built) == len(events)
+        # An order frozen before (under another event id, or earlier in this batch) is done.
+        done = await store.with_transaction(tx, (e.payload.order_id for e in built))
+        new: dict[str, OrderBuilt] = {}
+        for e in built:
+            if e.payload.order_id not in done:
+                new.setdefault(e.payload.order_id, e)
+        wallets = {
+            oid: await accounts.ensure(
+                tx, accounts.wallet(e.payload.buyer_id, e.payload.total.currency)
+            )
+            for oid, e in new.items()
+        }
+        # No lock: the freezes are parked and the flush at the end of the batch refuses an
+        # overdraft (then the batch runs again on the new balances).
+        available = await deferred_balances.available(tx, wallets.values())
+        plans = plan_batch(
+            [
+                Wanted(oid, wallets[oid], e.payload.payment_preference, e.payload.total.amount)
+                for oid, e in new.items()
+            ],
+            available,
         )
-        if not entry.apply:
-            raise PermanentError(
-                "freeze_refused", f"order {order.order_id}: {entry.verdict} {entry.reason}"
-            )
-        await store.save_transaction(tx, txn_id, order, plan, "pending_payment")
-        await set_order_state(tx, order.order_id, "funds_frozen", ("built",))
+        expires_at = funds.hold_expires_at(datetime.now(UTC), get_settings().payment_window_s)
+        payable = {oid: p for oid, p in plans.items() if isinstance(p, PaymentPlan)}
+        entries = await funds.freeze_parked(
+            tx,
+            [
+                funds.HoldRequest(
+                    oid, wallets[oid], p.wallet_part, new[oid].payload.total.currency, expires_at
+                )
+                for oid, p in payable.items()
+            ],
+        )
+        for oid, entry in entries.items():
+            if not entry.apply:  # a Cancel for this order ran first: never hold again
+                why = PermanentError(
+                    "freeze_refused", f"order {oid}: {entry.verdict} {entry.reason}"
+                )
+                raise EventFailed(new[oid].event_id, why)
+        await store.save_transactions(
+            tx,
+            [
+                store.NewTransaction(
+                    transaction_id_for(oid),
+                    e.payload,
+                    payable.get(oid) or PaymentPlan(e.payload.total.amount, 0),
+                    None if oid in payable else str(plans[oid]),
+                )
+                for oid, e in new.items()
+            ],
+            await store.fees(
+                tx, (s.merchant_id for e in new.values() for s in e.payload.sub_orders)
+            ),
+        )
+        await set_order_states(tx, list(payable), "funds_frozen", ("built",))
+        outputs: dict[str, Envelope] = {
+            oid: self._frozen(e, payable[oid], expires_at)
+            if oid in payable
+            else self._failed(e, str(plans[oid]))
+            for oid, e in new.items()
+        }
         return [
-            FundsFrozen.caused_by(
-                event,
-                FundsFrozenPayload(
-                    order_id=order.order_id,
-                    transaction_id=txn_id,
-                    buyer_id=order.buyer_id,
-                    total=order.total,
-                    wallet_part=Money(amount=plan.wallet_part, currency=currency),
-                    gateway_part=Money(amount=plan.gateway_part, currency=currency),
-                    hold_expires_at=expires_at,
-                    payment_method=order.payment_method,
-                    sub_orders=order.sub_orders,
-                ),
-            )
+            [outputs[e.payload.order_id]] if new.get(e.payload.order_id) is e else [] for e in built
         ]
 
-    async def _failed(
-        self,
-        tx: asyncpg.Connection,
-        event: OrderBuilt,
-        order: OrderBuiltPayload,
-        txn_id: str,
-        plan: PaymentPlan,
-        detail: str,
-    ) -> Envelope:
+    def _frozen(self, event: OrderBuilt, plan: PaymentPlan, expires_at: datetime) -> Envelope:
+        order, currency = event.payload, event.payload.total.currency
+        return FundsFrozen.caused_by(
+            event,
+            FundsFrozenPayload(
+                order_id=order.order_id,
+                transaction_id=transaction_id_for(order.order_id),
+                buyer_id=order.buyer_id,
+                total=order.total,
+                wallet_part=Money(amount=plan.wallet_part, currency=currency),
+                gateway_part=Money(amount=plan.gateway_part, currency=currency),
+                hold_expires_at=expires_at,
+                payment_method=order.payment_method,
+                sub_orders=order.sub_orders,
+            ),
+        )
+
+    def _failed(self, event: OrderBuilt, detail: str) -> Envelope:
         # Nothing was frozen. Settlement cancels the stock and coupon holds and the funds
         # Cancel finds no Try (empty compensation).
-        await store.save_transaction(tx, txn_id, order, plan, "pending_payment", detail)
-        cur = order.total.currency
+        order, cur = event.payload, event.payload.total.currency
         return PaymentFailed.caused_by(
             event,
             PaymentDecisionPayload(
                 order_id=order.order_id,
-                transaction_id=txn_id,
+                transaction_id=transaction_id_for(order.order_id),
                 buyer_id=order.buyer_id,
                 total=order.total,
-                wallet_part=Money(amount=plan.wallet_part, currency=cur),
-                gateway_part=Money(amount=plan.gateway_part, currency=cur),
+                wallet_part=Money(amount=order.total.amount, currency=cur),
+                gateway_part=Money(amount=0, currency=cur),
                 reason_code="insufficient_funds",
                 detail=detail,
             ),

@@ -1,4 +1,8 @@
-"""Writing the transaction record (the order's payment) and its per-merchant details."""
+"""Writing the transaction records (each order's payment) and their per-merchant details,
+a batch at a time."""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 import asyncpg
 
@@ -6,58 +10,74 @@ from contracts.events.orders import OrderBuiltPayload
 from workers.fund_freeze.plan import PaymentPlan, platform_fee
 
 
-async def transaction_exists(conn: asyncpg.Connection, order_id: str) -> bool:
-    return bool(await conn.fetchval("SELECT 1 FROM transactions WHERE order_id = $1", order_id))
+@dataclass(frozen=True)
+class NewTransaction:
+    transaction_id: str
+    order: OrderBuiltPayload
+    plan: PaymentPlan
+    reason: str | None = None  # why it cannot be paid (it stays pending until settlement)
 
 
-# The transaction and its per-merchant details in one statement.
-_SAVE_TRANSACTION = """
+async def with_transaction(conn: asyncpg.Connection, order_ids: Iterable[str]) -> set[str]:
+    """The orders (of these) that already have their transaction: frozen before."""
+    rows = await conn.fetch(
+        "SELECT order_id FROM transactions WHERE order_id = ANY($1::text[])", list(order_ids)
+    )
+    return {r["order_id"] for r in rows}
+
+
+async def fees(conn: asyncpg.Connection, merchant_ids: Iterable[str]) -> dict[str, int]:
+    rows = await conn.fetch(
+        "SELECT merchant_id, fee_bps FROM merchants WHERE merchant_id = ANY($1::text[])",
+        sorted(set(merchant_ids)),
+    )
+    return {r["merchant_id"]: r["fee_bps"] for r in rows}
+
+
+# Every transaction of the batch and its details in one statement.
+_SAVE = """
 WITH t AS (
     INSERT INTO transactions (transaction_id, order_id, buyer_id, currency, total,
                               wallet_part, gateway_part, status, status_reason)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9))
+    SELECT id, o, buyer, cur, total, wallet, gateway, 'pending_payment', reason
+      FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[],
+                  $7::bigint[], $8::text[]) AS u(id, o, buyer, cur, total, wallet, gateway, reason))
 INSERT INTO transaction_details (transaction_id, sub_order_id, merchant_id, currency,
                                  amount, fee, net, subsidy)
-SELECT $1, u.sub_order_id, u.merchant_id, $4, u.gross, u.fee, u.gross - u.fee, u.subsidy
-  FROM unnest($10::text[], $11::text[], $12::bigint[], $13::bigint[], $14::bigint[])
-       AS u(sub_order_id, merchant_id, gross, fee, subsidy)"""
+SELECT u.transaction_id, u.sub_order_id, u.merchant_id, u.currency, u.gross, u.fee,
+       u.gross - u.fee, u.subsidy
+  FROM unnest($9::text[], $10::text[], $11::text[], $12::text[], $13::bigint[],
+              $14::bigint[], $15::bigint[])
+       AS u(transaction_id, sub_order_id, merchant_id, currency, gross, fee, subsidy)"""
 
 
-async def save_transaction(
-    conn: asyncpg.Connection,
-    transaction_id: str,
-    order: OrderBuiltPayload,
-    plan: PaymentPlan,
-    status: str,
-    reason: str | None = None,
+async def save_transactions(
+    conn: asyncpg.Connection, new: list[NewTransaction], fee_bps: dict[str, int]
 ) -> None:
-    fees = dict(
-        await conn.fetch(
-            "SELECT merchant_id, fee_bps FROM merchants WHERE merchant_id = ANY($1::text[])",
-            [s.merchant_id for s in order.sub_orders],
-        )
-    )
-    # The merchant is owed what the buyer pays plus what the platform's coupons cover; the
-    # fee is taken on that gross.
-    subsidies = [s.platform_discount.amount for s in order.sub_orders]
-    grosses = [s.amount.amount + sub for s, sub in zip(order.sub_orders, subsidies, strict=True)]
+    """Each transaction pending payment, and what each merchant is owed: what the buyer
+    pays plus what the platform's coupons cover, the fee taken on that gross."""
+    if not new:
+        return
+    details = [
+        (t.transaction_id, s, s.amount.amount + s.platform_discount.amount)
+        for t in new
+        for s in t.order.sub_orders
+    ]
     await conn.execute(
-        _SAVE_TRANSACTION,
-        transaction_id,
-        order.order_id,
-        order.buyer_id,
-        order.total.currency,
-        order.total.amount,
-        plan.wallet_part,
-        plan.gateway_part,
-        status,
-        reason,
-        [s.sub_order_id for s in order.sub_orders],
-        [s.merchant_id for s in order.sub_orders],
-        grosses,
-        [
-            platform_fee(gross, fees[s.merchant_id])
-            for s, gross in zip(order.sub_orders, grosses, strict=True)
-        ],
-        subsidies,
+        _SAVE,
+        [t.transaction_id for t in new],
+        [t.order.order_id for t in new],
+        [t.order.buyer_id for t in new],
+        [t.order.total.currency for t in new],
+        [t.order.total.amount for t in new],
+        [t.plan.wallet_part for t in new],
+        [t.plan.gateway_part for t in new],
+        [t.reason for t in new],
+        [txn for txn, _, _ in details],
+        [s.sub_order_id for _, s, _ in details],
+        [s.merchant_id for _, s, _ in details],
+        [s.amount.currency for _, s, _ in details],
+        [gross for _, _, gross in details],
+        [platform_fee(gross, fee_bps[s.merchant_id]) for _, s, gross in details],
+        [s.platform_discount.amount for _, s, _ in details],
     )

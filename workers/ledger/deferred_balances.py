@@ -15,6 +15,8 @@ then finds too little and raises `BalanceMoved`, a transient error, so the batch
 on fresh numbers. Frozen money going below zero is not a race but a broken invariant.
 """
 
+from collections.abc import Iterable
+
 import asyncpg
 
 from workers.runtime import temp_tables
@@ -32,9 +34,10 @@ _TABLE = temp_tables.register(
 )
 
 _AVAILABLE = """
-SELECT a.available + coalesce((SELECT sum(d.available) FROM pg_temp.deferred_balances d
-                                WHERE d.account_id = a.account_id), 0)
-  FROM accounts a WHERE a.account_id = $1"""
+SELECT a.account_id,
+       a.available + coalesce((SELECT sum(d.available) FROM pg_temp.deferred_balances d
+                                WHERE d.account_id = a.account_id), 0) AS available
+  FROM accounts a WHERE a.account_id = ANY($1::text[])"""
 
 _PARK = """
 INSERT INTO pg_temp.deferred_balances (account_id, available, frozen)
@@ -66,11 +69,13 @@ SELECT (SELECT count(*) FROM per_account) AS wanted, (SELECT count(*) FROM chang
          WHERE a.frozen + l.frozen < 0) AS broken"""
 
 
-async def available(conn: asyncpg.Connection, account_id: str) -> int:
-    """The account's available balance net of this transaction's parked changes (no lock)."""
+async def available(conn: asyncpg.Connection, account_ids: Iterable[str]) -> dict[str, int]:
+    """Each account's available balance net of this transaction's parked changes (no lock);
+    0 for an account that does not exist."""
     await _TABLE.ensure(conn)
-    value = await conn.fetchval(_AVAILABLE, account_id)
-    return int(value or 0)
+    ids = sorted(set(account_ids))
+    found = {r["account_id"]: int(r["available"]) for r in await conn.fetch(_AVAILABLE, ids)}
+    return {a: found.get(a, 0) for a in ids}
 
 
 _SHORT_FROZEN = """

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from workers.ledger import deferred_balances
-from workers.tcc.barrier import Entry, Phase, enter
+from workers.tcc.barrier import Entry, Phase, enter, try_many
 
 BRANCH = "funds"
 # A hold outlives the payment window by this much, so a payment made in time is never
@@ -37,18 +37,10 @@ async def freeze(
     amount: int,
     currency: str,
     expires_at: datetime,
-    *,
-    defer: bool = False,
 ) -> Entry:
-    """Try. Raises InsufficientFunds; run it in a savepoint so the barrier row goes too.
-    With `defer` the wallet changes at `deferred_balances.flush`, which refuses an overdraft
-    (the caller planned `amount` from `deferred_balances.available`)."""
+    """Try. Raises InsufficientFunds; run it in a savepoint so the barrier row goes too."""
     entry = await enter(conn, order_id, BRANCH, Phase.TRY)
     if not entry.apply or amount == 0:
-        return entry
-    if defer:
-        await deferred_balances.park(conn, {account_id: (-amount, amount)})
-        await _record_hold(conn, order_id, account_id, amount, currency, expires_at)
         return entry
     # Conditional update, no read-then-write: concurrent freezes can never overdraw.
     status = await conn.execute(
@@ -81,6 +73,42 @@ async def _record_hold(
         currency,
         expires_at,
     )
+
+
+@dataclass(frozen=True)
+class HoldRequest:
+    order_id: str
+    account_id: str
+    amount: int
+    currency: str
+    expires_at: datetime
+
+
+async def freeze_parked(conn: asyncpg.Connection, holds: list[HoldRequest]) -> dict[str, Entry]:
+    """Try for many orders (one hold each) in three statements. The wallets change at
+    `deferred_balances.flush`, which refuses an overdraft: the caller planned the amounts
+    from `deferred_balances.available`. Only a Try that applies holds anything."""
+    entries = await try_many(conn, [h.order_id for h in holds], BRANCH)
+    held = [h for h in holds if entries[h.order_id].apply and h.amount > 0]
+    if not held:
+        return entries
+    changes: dict[str, tuple[int, int]] = {}
+    for h in held:
+        a, f = changes.get(h.account_id, (0, 0))
+        changes[h.account_id] = (a - h.amount, f + h.amount)
+    await deferred_balances.park(conn, changes)
+    await conn.execute(
+        """INSERT INTO fund_holds (order_id, account_id, amount, currency, state, expires_at)
+           SELECT o, a, amount, cur, 'held', expires
+             FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::timestamptz[])
+                  AS u(o, a, amount, cur, expires)""",
+        [h.order_id for h in held],
+        [h.account_id for h in held],
+        [h.amount for h in held],
+        [h.currency for h in held],
+        [h.expires_at for h in held],
+    )
+    return entries
 
 
 class HoldExpired(Exception):

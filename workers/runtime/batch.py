@@ -1,8 +1,9 @@
 """One batch of messages: decode, skip what was seen, apply the rest in one transaction.
 
 The normal path is set-based: one statement marks every new event in the inbox, the
-events run one after another with no savepoint, one statement stores every output in the
-outbox, and `Stage.before_commit` runs last (work a stage coalesces across the batch, such
+events run one after another with no savepoint (a `batched` stage takes them all in one
+`handle_batch`, a few statements per table for the whole batch), one statement stores
+every output in the outbox, and `Stage.before_commit` runs last (work a stage coalesces across the batch, such
 as settlement's merchant and fee credits). One commit per batch keeps fsyncs low.
 
 An event that fails for good (a poisoned payload, a broken rule) aborts that attempt: the
@@ -16,7 +17,6 @@ Whatever the events keep until the transaction ends (a Redis lock held from the 
 until the commit) is released by the batch scope right after each commit or rollback.
 """
 
-import asyncio
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,11 +32,11 @@ from workers.runtime.errors import is_transient
 from workers.runtime.kafka import Record
 from workers.runtime.outbox import Message
 from workers.runtime.park import from_record
-from workers.runtime.stage import Stage, batch_scope
+from workers.runtime.prepare import prepare_all
+from workers.runtime.stage import EventFailed, Stage, batch_scope
 from workers.runtime.undoable import CAREFUL, RunCarefully
 
 log = structlog.get_logger()
-PREPARE_CONCURRENCY = 32
 # Poisoned events tolerated on the fast path before a batch takes a savepoint per event.
 FAST_FAILURES = 2
 
@@ -58,14 +58,6 @@ class _Careful(Exception):
         self.event_id = event_id
 
 
-class _EventFailed(Exception):
-    """One event failed for good on the fast path: the attempt is undone without it."""
-
-    def __init__(self, event_id: uuid.UUID, error: Exception) -> None:
-        super().__init__(str(error))
-        self.event_id, self.error = event_id, error
-
-
 @dataclass
 class _Batch:
     """What every attempt of one batch shares: decoded records, seen ids, prepared results,
@@ -81,23 +73,6 @@ class _Batch:
     careful: set[uuid.UUID] = field(default_factory=set)
 
 
-async def _prepare_all(stage: Stage, events: list[Envelope]) -> dict[uuid.UUID, Any]:
-    """Run `prepare` outside the transaction; a permanent failure is kept per event."""
-    limit = asyncio.Semaphore(PREPARE_CONCURRENCY)
-
-    async def one(ev: Envelope) -> Any:
-        async with limit:
-            try:
-                return await stage.prepare(ev)
-            except Exception as exc:
-                if is_transient(exc):
-                    raise
-                return exc
-
-    results = await asyncio.gather(*(one(e) for e in events))
-    return {e.event_id: r for e, r in zip(events, results, strict=True)}
-
-
 async def run_batch(
     pool: asyncpg.Pool, stage: Stage, records: list[Record], attempt: int
 ) -> BatchResult:
@@ -110,7 +85,7 @@ async def run_batch(
     events = [e for _, e in decoded if isinstance(e, Envelope)]
     already = await inbox.seen(pool, stage.name, (e.event_id for e in events))
     # No connection is held while `prepare` talks to the outside world (gateway calls).
-    prepared = await _prepare_all(stage, [e for e in events if e.event_id not in already])
+    prepared = await prepare_all(stage, [e for e in events if e.event_id not in already])
     batch = _Batch(stage, attempt, decoded, already, prepared)
     for ev_id, result in prepared.items():
         if isinstance(result, Exception):
@@ -119,7 +94,7 @@ async def run_batch(
         savepoints = len(batch.condemned) >= FAST_FAILURES
         try:
             return await _attempt(pool, batch, savepoints=savepoints)
-        except _EventFailed as failed:
+        except EventFailed as failed:
             batch.condemned[failed.event_id] = failed.error
         except _Careful as careful:
             batch.careful.add(careful.event_id)
@@ -180,11 +155,14 @@ async def _all_at_once(
     """The normal path: the inbox in one statement, the events without savepoints."""
     stage = batch.stage
     mine = await inbox.record_many(conn, stage.name, todo)
+    fresh = [ev for _, ev in todo if ev.event_id in mine]
+    result.duplicates += len(todo) - len(fresh)  # another delivery committed them first
     outputs: Outputs = []
-    for _, ev in todo:
-        if ev.event_id not in mine:  # another delivery committed it first
-            result.duplicates += 1
-            continue
+    if stage.batched:
+        outputs = await _whole_batch(conn, batch, fresh)
+        result.processed += len(outputs)
+        return outputs
+    for ev in fresh:
         token = CAREFUL.set(ev.event_id in batch.careful)
         with _bound(stage, ev):
             try:
@@ -194,12 +172,31 @@ async def _all_at_once(
             except Exception as exc:
                 if is_transient(exc):
                     raise
-                raise _EventFailed(ev.event_id, exc) from exc
+                raise EventFailed(ev.event_id, exc) from exc
             finally:
                 CAREFUL.reset(token)
             _debug(ev, produced)
         outputs.append((ev.event_id, produced))
         result.processed += 1
+    return outputs
+
+
+async def _whole_batch(conn: asyncpg.Connection, batch: _Batch, events: list[Envelope]) -> Outputs:
+    """A set-based stage's events in one call. A failure it does not pin on an event fails
+    the batch, and the consumer bisects it down to the event that causes it."""
+    try:
+        produced = await batch.stage.handle_batch(events, conn, batch.prepared)
+    except (EventFailed, RunCarefully):
+        raise
+    except Exception as exc:
+        if len(events) == 1 and not is_transient(exc):
+            raise EventFailed(events[0].event_id, exc) from exc
+        raise
+    outputs: Outputs = []
+    for ev, out in zip(events, produced, strict=True):
+        outputs.append((ev.event_id, list(out)))
+        with _bound(batch.stage, ev):
+            _debug(ev, outputs[-1][1])
     return outputs
 
 
@@ -226,7 +223,8 @@ async def _each_in_savepoint(
             except Exception as exc:
                 if is_transient(exc):
                     raise
-                result.dead.append(from_record(stage.name, rec, exc, batch.attempt, ev))
+                error = exc.error if isinstance(exc, EventFailed) else exc
+                result.dead.append(from_record(stage.name, rec, error, batch.attempt, ev))
                 continue
             finally:
                 CAREFUL.reset(token)

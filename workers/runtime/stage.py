@@ -1,7 +1,8 @@
 """What a stage is to the runtime: the topic it consumes and its business step."""
 
+import uuid
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import Any, ClassVar
@@ -31,11 +32,24 @@ class Stage(ABC):
         idempotency key). Its result is passed to `handle`. Default: nothing."""
         return None
 
+    # A set-based stage handles its batch's new events in one call (`handle_batch`): one
+    # statement per table for the whole batch instead of several per event.
+    batched: ClassVar[bool] = False
+
     @abstractmethod
     async def handle(
         self, event: Envelope, tx: asyncpg.Connection, prepared: Any
     ) -> Sequence[Envelope]:
         """Apply the event's effect using `tx` and return the events to publish."""
+
+    async def handle_batch(
+        self, events: list[Envelope], tx: asyncpg.Connection, prepared: Mapping[uuid.UUID, Any]
+    ) -> list[Sequence[Envelope]]:
+        """A `batched` stage's whole batch (new events only, in order): what each event
+        publishes, in the order of `events`. An event that can never succeed is named by
+        raising `EventFailed`; the runtime undoes the attempt and runs the batch again
+        without it. Called with a single event when the runtime needs one savepoint each."""
+        return [await self.handle(e, tx, prepared.get(e.event_id)) for e in events]
 
     async def before_commit(self, tx: asyncpg.Connection) -> None:
         """Runs once per batch inside the batch transaction, after every event (and the dead
@@ -43,6 +57,14 @@ class Stage(ABC):
         coalesced balance updates. Not in any event's savepoint, so an error here fails the
         whole batch (retried when transient). Default: nothing."""
         return None
+
+
+class EventFailed(Exception):
+    """One event of a batch failed for good (its `error` is what the dead letter says)."""
+
+    def __init__(self, event_id: uuid.UUID, error: Exception) -> None:
+        super().__init__(str(error))
+        self.event_id, self.error = event_id, error
 
 
 class BatchScope:

@@ -136,6 +136,24 @@ async def enter(conn: asyncpg.Connection, gid: str, branch: str, phase: Phase) -
     return await _second_phase(conn, gid, branch, phase) or await _slow(conn, gid, branch, phase)
 
 
+async def try_many(conn: asyncpg.Connection, gids: list[str], branch: str) -> dict[str, Entry]:
+    """Try of one branch for many global transactions in one statement (in gid order, so
+    two batches never wait on each other crosswise). A gid whose Try row was already there
+    is decided one by one: a duplicate, or refused after its Cancel."""
+    rows = await conn.fetch(
+        """INSERT INTO tcc_barrier (gid, branch, phase, origin)
+           SELECT g, $2, 'try', 'applied' FROM unnest($1::text[]) AS g ORDER BY g
+           ON CONFLICT DO NOTHING RETURNING gid""",
+        sorted(set(gids)),
+        branch,
+    )
+    inserted = {r["gid"] for r in rows}
+    return {
+        gid: Entry(Verdict.APPLY) if gid in inserted else await enter(conn, gid, branch, Phase.TRY)
+        for gid in dict.fromkeys(gids)
+    }
+
+
 async def _slow(conn: asyncpg.Connection, gid: str, branch: str, phase: Phase) -> Entry:
     """A duplicate, a refusal, or a race with a Try still in flight: decided under the lock
     of the Try row, each look in a statement of its own (so it sees what committed before)."""

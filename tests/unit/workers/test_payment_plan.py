@@ -4,7 +4,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workers.fund_freeze.plan import InsufficientWallet, PaymentPlan, plan_payment, platform_fee
+from workers.fund_freeze.plan import (
+    InsufficientWallet,
+    PaymentPlan,
+    Wanted,
+    plan_batch,
+    plan_payment,
+    platform_fee,
+)
 
 _totals = st.integers(min_value=0, max_value=10**12)
 _wallets = st.integers(min_value=-(10**6), max_value=10**12)
@@ -97,3 +104,33 @@ def test_platform_fee_is_rounded_down_and_never_exceeds_the_amount(
     assert 0 <= fee <= amount
     # rounded down: fee <= exact value < fee + 1, in integers
     assert fee * 10_000 <= amount * fee_bps < (fee + 1) * 10_000
+
+
+def test_a_wallet_that_pays_for_one_order_has_that_much_less_for_the_next() -> None:
+    plans = plan_batch(
+        [
+            Wanted("o1", "w", "wallet_first", 700),
+            Wanted("o2", "w", "wallet_first", 700),
+            Wanted("o3", "w", "wallet_only", 100),
+            Wanted("o4", "v", "gateway_only", 500),
+        ],
+        {"w": 1_000, "v": 9_000},
+    )
+    assert plans["o1"] == PaymentPlan(700, 0)
+    assert plans["o2"] == PaymentPlan(300, 400)
+    assert isinstance(plans["o3"], InsufficientWallet)  # nothing left, nothing taken
+    assert plans["o4"] == PaymentPlan(0, 500)
+
+
+def test_an_order_refused_for_funds_leaves_the_wallet_to_the_next() -> None:
+    plans = plan_batch(
+        [Wanted("big", "w", "wallet_only", 2_000), Wanted("small", "w", "wallet_only", 900)],
+        {"w": 1_000},
+    )
+    assert isinstance(plans["big"], InsufficientWallet)
+    assert plans["small"] == PaymentPlan(900, 0)
+
+
+def test_an_unknown_wallet_has_nothing() -> None:
+    plans = plan_batch([Wanted("o", "new", "wallet_first", 50)], {})
+    assert plans["o"] == PaymentPlan(0, 50)

@@ -1,0 +1,28 @@
+"""`Stage.prepare` for a batch's new events: their I/O outside the transaction, at once."""
+
+import asyncio
+import uuid
+from typing import Any
+
+from contracts.envelope import Envelope
+from workers.runtime.errors import is_transient
+from workers.runtime.stage import Stage
+
+PREPARE_CONCURRENCY = 32
+
+
+async def prepare_all(stage: Stage, events: list[Envelope]) -> dict[uuid.UUID, Any]:
+    """Run `prepare` outside the transaction; a permanent failure is kept per event."""
+    limit = asyncio.Semaphore(PREPARE_CONCURRENCY)
+
+    async def one(ev: Envelope) -> Any:
+        async with limit:
+            try:
+                return await stage.prepare(ev)
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                return exc
+
+    results = await asyncio.gather(*(one(e) for e in events))
+    return {e.event_id: r for e, r in zip(events, results, strict=True)}
