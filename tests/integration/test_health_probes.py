@@ -39,6 +39,7 @@ class AlwaysTransient(OrderBuild):
     batch can never succeed, so it is kept (never dead-lettered) and the stage is failing."""
 
     broken = True
+    batched = False  # one event at a time: `handle` is what fails
 
     async def handle(
         self, event: Envelope, tx: asyncpg.Connection, prepared: Any

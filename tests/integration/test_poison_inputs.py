@@ -6,8 +6,9 @@ is dead-lettered with a specific reason, and the order published after them is b
 import asyncio
 import sys
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 import pytest
@@ -159,6 +160,12 @@ class FailsAtCommit(OrderBuild):
     ) -> Sequence[Envelope]:
         self.seen.add(event.correlation_id)
         return await super().handle(event, tx, prepared)
+
+    async def handle_batch(
+        self, events: list[Envelope], tx: asyncpg.Connection, prepared: Mapping[UUID, Any]
+    ) -> list[Sequence[Envelope]]:
+        self.seen.update(e.correlation_id for e in events)
+        return await super().handle_batch(events, tx, prepared)
 
     async def before_commit(self, tx: asyncpg.Connection) -> None:
         boom = any(o.startswith("boom-") for o in self.seen)

@@ -24,6 +24,7 @@ class FlakyOrderBuild(OrderBuild):
     """Loses its connection twice before it works."""
 
     failures = 2
+    batched = False  # one event at a time: `handle` is what fails
 
     async def handle(
         self, event: Envelope, tx: asyncpg.Connection, prepared: Any

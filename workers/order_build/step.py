@@ -4,33 +4,28 @@ a submission seen before (same order id, or same idempotency key) is answered, n
 import functools
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
+from uuid import UUID
 
 import asyncpg
 import structlog
 
 from contracts.envelope import Envelope
 from contracts.events.orders import (
-    OrderBuilt,
-    OrderBuiltPayload,
     OrderSubmitted,
-    PricedLine,
-    SubOrder,
 )
 from contracts.events.outcomes import (
-    OrderClosedPayload,
     OrderDuplicate,
     OrderDuplicatePayload,
-    OrderRejected,
     OrderSubmissionRefused,
 )
-from contracts.money import Money
 from contracts.topics import ORDERS_SUBMITTED, Topic
 from infra.settings import get_settings
-from workers.order_build import catalogue, idempotency, store
-from workers.order_build.pricing import Part, PricedOrder, price_order
+from workers.order_build import answers, catalogue, idempotency, store
+from workers.order_build.batch import build_batch
+from workers.order_build.pricing import PricedOrder, price_order
 from workers.order_build.rules import Rejection, check_payment_method
 from workers.participants import coupons, stock, stock_deferred
 from workers.runtime.errors import is_transient
@@ -41,40 +36,10 @@ log = structlog.get_logger()
 PRUNE_EVERY_S = 300.0  # expired idempotency keys are forgotten at most this often
 
 
-def _rejected(event: OrderSubmitted, r: Rejection) -> OrderRejected:
-    payload = OrderClosedPayload(
-        order_id=event.payload.order_id, stage="order_build", reason_code=r.code, detail=r.detail
-    )
-    return OrderRejected.caused_by(event, payload)
-
-
-def _contract_sub_order(part: Part, currency: str) -> SubOrder:
-    def m(amount: int) -> Money:
-        return Money(amount=amount, currency=currency)
-
-    return SubOrder(
-        sub_order_id=part.sub_order_id,
-        merchant_id=part.merchant_id,
-        warehouse_id=part.warehouse_id,
-        subtotal=m(part.subtotal),
-        discount=m(part.discount),
-        platform_discount=m(part.platform_discount),
-        amount=m(part.amount),
-        lines=[
-            PricedLine(
-                sku_id=li.sku_id,
-                quantity=li.quantity,
-                unit_price=m(li.unit_price),
-                line_total=m(li.total),
-            )
-            for li in part.lines
-        ],
-    )
-
-
 class OrderBuild(Stage):
     name: ClassVar[str] = "order_build"
     consumes: ClassVar[Topic] = ORDERS_SUBMITTED
+    batched: ClassVar[bool] = True  # workers/order_build/batch.py
 
     _next_prune = 0.0  # time.monotonic() of the next prune of expired keys
 
@@ -95,38 +60,36 @@ class OrderBuild(Stage):
         """Payment method -> gateway adapter: a method not listed is rejected here."""
         return get_settings().routes
 
+    async def handle_batch(
+        self, events: list[Envelope], tx: asyncpg.Connection, prepared: Mapping[UUID, Any]
+    ) -> list[Sequence[Envelope]]:
+        submitted = [e for e in events if isinstance(e, OrderSubmitted)]
+        assert len(submitted) == len(events)
+        return await build_batch(self, submitted, tx)
+
     async def handle(
         self, event: Envelope, tx: asyncpg.Connection, prepared: Any
     ) -> Sequence[Envelope]:
         assert isinstance(event, OrderSubmitted)
-        order, sub = event.payload, idempotency.Submission.of(event)
+        sub = idempotency.Submission.of(event)
         judged = await self._judge(tx, sub)
         if judged is not None:
             return await self._answer_again(tx, event, sub, judged)
+        return await self.new_purchase(tx, event, sub)
+
+    async def new_purchase(
+        self, tx: asyncpg.Connection, event: OrderSubmitted, sub: idempotency.Submission
+    ) -> list[Envelope]:
+        """An order whose id and key this submission owns: built and held, or rejected."""
+        order = event.payload
         try:
             async with tx.transaction():  # nothing is held unless everything is
                 priced = await self._build(tx, event)
         except Rejection as r:
-            await store.save_rejection(tx, sub, r.code, r.detail)
-            return [_rejected(event, r)]
-        await store.save_order(tx, order, priced, sub)
-        cur = order.currency
-        return [
-            OrderBuilt.caused_by(
-                event,
-                OrderBuiltPayload(
-                    order_id=order.order_id,
-                    buyer_id=order.buyer_id,
-                    payment_preference=order.payment_preference,
-                    payment_method=order.payment_method,
-                    subtotal=Money(amount=priced.subtotal, currency=cur),
-                    discount=Money(amount=priced.discount, currency=cur),
-                    total=Money(amount=priced.total, currency=cur),
-                    sub_orders=[_contract_sub_order(p, cur) for p in priced.parts],
-                    coupon_codes=order.coupon_codes,
-                ),
-            )
-        ]
+            await store.save_rejections(tx, [(sub, r)])
+            return [answers.rejected(event, r)]
+        await store.save_orders(tx, [store.Built(order, priced, sub)])
+        return [answers.built(event, priced)]
 
     async def _judge(
         self, tx: asyncpg.Connection, sub: idempotency.Submission

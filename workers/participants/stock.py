@@ -47,6 +47,27 @@ async def hold(
     return entry
 
 
+async def hold_parked(conn: asyncpg.Connection, holds: dict[str, dict[str, int]]) -> None:
+    """The holds of many orders whose Try applied and whose stock the caller counted (from
+    `stock_deferred.available`): parked until `stock_deferred.flush`, in two statements."""
+    if not holds:
+        return
+    changes: dict[str, tuple[int, int, int]] = {}
+    for quantities in holds.values():
+        for sku, q in quantities.items():
+            a, h, _ = changes.get(sku, (0, 0, 0))
+            changes[sku] = (a - q, h + q, 0)
+    await stock_deferred.park(conn, changes)
+    rows = [(o, s, q) for o, qs in sorted(holds.items()) for s, q in sorted(qs.items())]
+    await conn.execute(
+        """INSERT INTO stock_holds (order_id, sku_id, quantity, state)
+           SELECT o, s, q, 'held' FROM unnest($1::text[], $2::text[], $3::int[]) AS u(o, s, q)""",
+        [o for o, _, _ in rows],
+        [s for _, s, _ in rows],
+        [q for _, _, q in rows],
+    )
+
+
 async def _record_holds(
     conn: asyncpg.Connection, order_id: str, quantities: dict[str, int]
 ) -> None:

@@ -70,6 +70,21 @@ SELECT (SELECT count(*) FROM per_sku) AS wanted, (SELECT count(*) FROM changed) 
          WHERE s.held + l.held < 0 OR s.sold + l.sold < 0) AS broken"""
 
 
+_AVAILABLE = """
+SELECT s.sku_id, s.available + coalesce((SELECT sum(d.available) FROM pg_temp.deferred_stock d
+                                          WHERE d.sku_id = s.sku_id), 0) AS available
+  FROM stock s WHERE s.sku_id = ANY($1::text[])"""
+
+
+async def available(conn: asyncpg.Connection, sku_ids: list[str]) -> dict[str, int]:
+    """Each SKU's available stock net of this transaction's parked changes (no lock); a SKU
+    without a stock row has none."""
+    await _TABLE.ensure(conn)
+    rows = await conn.fetch(_AVAILABLE, sorted(set(sku_ids)))
+    found = {r["sku_id"]: int(r["available"]) for r in rows}
+    return {s: found.get(s, 0) for s in sku_ids}
+
+
 async def short_of(conn: asyncpg.Connection, quantities: dict[str, int]) -> list[str]:
     """The SKUs that cannot be held now, in SKU order (empty: all can)."""
     await _TABLE.ensure(conn)

@@ -154,6 +154,18 @@ async def try_many(conn: asyncpg.Connection, gids: list[str], branch: str) -> di
     }
 
 
+async def forget_tries(conn: asyncpg.Connection, gids: list[str], branch: str) -> None:
+    """Undo Try rows this transaction wrote (with `try_many`) for orders it then turned
+    down, as a savepoint's rollback would have."""
+    if gids:
+        await conn.execute(
+            """DELETE FROM tcc_barrier WHERE gid = ANY($1::text[]) AND branch = $2
+                 AND phase = 'try' AND origin = 'applied'""",
+            gids,
+            branch,
+        )
+
+
 async def _slow(conn: asyncpg.Connection, gid: str, branch: str, phase: Phase) -> Entry:
     """A duplicate, a refusal, or a race with a Try still in flight: decided under the lock
     of the Try row, each look in a statement of its own (so it sees what committed before)."""

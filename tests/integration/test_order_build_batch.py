@@ -1,0 +1,123 @@
+"""Order build is set-based: the usual submissions of a batch are built together, the
+rest one by one after them. Each order still ends as if it had been built alone after the
+ones before it: stock is counted in the batch's order, a rejected order holds nothing and
+leaves no Try behind, and a repeat or a coupon order is judged against what the batch
+already wrote (it comes after the usual ones: within a batch, which of two orders for the
+last units comes first is the batch's order, not the time of sending)."""
+
+import uuid
+from collections import Counter
+
+import asyncpg
+import pytest
+
+from contracts.codec import decode
+from contracts.envelope import Envelope
+from contracts.events.orders import OrderBuilt
+from contracts.events.outcomes import OrderDuplicate, OrderRejected
+from contracts.topics import ORDERS_SUBMITTED
+from tests.support.pipeline import consumed, order_state, order_submitted, seed_catalogue
+from workers.ops import seed
+from workers.order_build.step import OrderBuild
+from workers.runtime.batch import run_batch
+from workers.tcc.barrier import Phase, enter
+
+pytestmark = pytest.mark.integration
+
+
+async def _scarce_sku(pool: asyncpg.Pool, run: str, units: int) -> str:
+    sku = f"sku-scarce-{run}"
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("INSERT INTO products VALUES ($1, 'm-cosy', 'c-home', $1)", f"p-{sku}")
+        await conn.execute(
+            """INSERT INTO skus (sku_id, product_id, warehouse_id, currency, unit_price)
+               VALUES ($1, $2, 'w-north', 'EUR', 1000)""",
+            sku,
+            f"p-{sku}",
+        )
+        await conn.execute("INSERT INTO stock (sku_id, available) VALUES ($1, $2)", sku, units)
+    return sku
+
+
+async def test_a_batch_builds_each_order_as_if_alone_after_the_ones_before(
+    pool: asyncpg.Pool,
+) -> None:
+    await seed_catalogue(pool)
+    run = uuid.uuid4().hex[:8]
+    sku = await _scarce_sku(pool, run, 5)
+    buyer = f"ob-{run}"
+    async with pool.acquire() as conn, conn.transaction():
+        await seed.grant_coupon(conn, f"g-{run}", "cp-full", buyer)
+        # Order "cancelled"'s Cancel ran before it was built (anti-hanging).
+        await enter(conn, f"ob-{run}-cancelled", "stock", Phase.CANCEL)
+
+    def order(name: str, lines: dict[str, int], **extra: object) -> Envelope:
+        event = order_submitted(f"ob-{run}-{name}", buyer, lines)
+        if extra:
+            event = event.model_copy(update={"payload": event.payload.model_copy(update=extra)})
+        return event
+
+    first = order("r", {"sku-mug": 1})
+    events = [
+        first,
+        order("a1", {sku: 2}),
+        order("a2", {sku: 2}),
+        order("a3", {sku: 2}),  # one unit left: out of stock
+        order("a4", {sku: 1}),  # fits
+        order("unknown", {"sku-none": 1}),
+        order("paypal", {"sku-mug": 1}, payment_method="no-such-method"),
+        order("cancelled", {"sku-mug": 1}),
+        order("coupon", {"sku-lamp": 1}, coupon_codes=["FULL500"]),
+        first.model_copy(update={"event_id": uuid.uuid4()}),  # r again: a redelivery
+        # r's key under a new order id: the same purchase again (a replay).
+        order_submitted(f"ob-{run}-r-again", buyer, {"sku-mug": 1}).model_copy(
+            update={"idempotency_key": first.idempotency_key}
+        ),
+    ]
+    result = await run_batch(pool, OrderBuild(), [consumed(e, i) for i, e in enumerate(events)], 1)
+
+    assert (result.processed, len(result.dead)) == (len(events), 0)
+    answers: dict[str, list[Envelope]] = {}
+    for m in result.messages:
+        if m.topic != f"{ORDERS_SUBMITTED.name}.dlq" and m.value is not None:
+            e = decode(m.topic, m.value)
+            answers.setdefault(e.correlation_id, []).append(e)
+
+    def answer(name: str) -> Envelope:
+        (only,) = answers[f"ob-{run}-{name}"]
+        return only
+
+    for name in ("r", "a1", "a2", "a4", "coupon"):
+        assert isinstance(answer(name), OrderBuilt), name
+        assert await order_state(pool, f"ob-{run}-{name}") == "built"
+    reasons = {
+        name: answer(name).payload.reason_code
+        for name in ("a3", "unknown", "paypal", "cancelled")
+        if isinstance(answer(name), OrderRejected)
+    }
+    assert reasons == {
+        "a3": "out_of_stock",
+        "unknown": "unknown_sku",
+        "paypal": "unsupported_payment_method",
+        "cancelled": "order_already_cancelled",
+    }
+    assert isinstance(answer("r-again"), OrderDuplicate)
+    assert len(answers[f"ob-{run}-r"]) == 1  # the redelivery answered nothing new
+
+    stock = await pool.fetchrow("SELECT available, held FROM stock WHERE sku_id = $1", sku)
+    assert tuple(stock) == (0, 5)
+    holds = await pool.fetch(
+        "SELECT order_id, quantity FROM stock_holds WHERE sku_id = $1 AND state = 'held'", sku
+    )
+    assert Counter({r["order_id"]: r["quantity"] for r in holds}) == Counter(
+        {f"ob-{run}-a1": 2, f"ob-{run}-a2": 2, f"ob-{run}-a4": 1}
+    )
+    # A rejected order leaves no Try of its own behind (only the Cancel's, for "cancelled").
+    tries = await pool.fetch(
+        """SELECT gid, branch, origin FROM tcc_barrier WHERE phase = 'try'
+            AND gid = ANY($1::text[])""",
+        [f"ob-{run}-{n}" for n in ("a3", "unknown", "paypal", "cancelled")],
+    )
+    assert [tuple(r) for r in tries] == [(f"ob-{run}-cancelled", "stock", "empty_cancel")]
+    grant = await pool.fetchval("SELECT state FROM coupon_grants WHERE grant_id = $1", f"g-{run}")
+    assert grant == "locked"

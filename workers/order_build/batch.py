@@ -1,0 +1,140 @@
+"""Order build for a whole batch: the usual submissions together, the rest one by one.
+
+The usual submission is a new purchase: an order id never answered, a key nobody holds,
+neither repeated in the batch, no coupon. Those are judged with one query and one claim,
+priced from one catalogue read, and held and saved with one statement per table; their
+stock is counted in the batch's order, so each order is held or rejected as if it had been
+built alone after the ones before it. Everything else (a submission seen before, a key in
+use, an order id or key twice in the batch, a coupon to lock) goes the one-by-one way
+afterwards, where it sees what the usual ones wrote.
+"""
+
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import asyncpg
+
+from contracts.envelope import Envelope
+from contracts.events.orders import OrderSubmitted
+from workers.order_build import answers, catalogue, store
+from workers.order_build.idempotency import Submission
+from workers.order_build.pricing import PricedOrder, price_order
+from workers.order_build.rules import Rejection, check_payment_method
+from workers.participants import coupons, stock, stock_deferred
+from workers.runtime.errors import is_transient
+from workers.runtime.stage import EventFailed
+from workers.tcc.barrier import Verdict, forget_tries, try_many
+
+if TYPE_CHECKING:
+    from workers.order_build.step import OrderBuild
+
+
+async def build_batch(
+    stage: "OrderBuild", events: list[OrderSubmitted], tx: asyncpg.Connection
+) -> list[Sequence[Envelope]]:
+    subs = [Submission.of(e) for e in events]
+    ids = Counter(s.order_id for s in subs)
+    keys = Counter(s.idempotency_key for s in subs)
+    bound = await store.order_bindings(tx, list(ids))
+    fresh = [
+        i
+        for i, (e, s) in enumerate(zip(events, subs, strict=True))
+        if s.order_id not in bound
+        and ids[s.order_id] == keys[s.idempotency_key] == 1
+        and not e.payload.coupon_codes
+    ]
+    claimed = await store.claim_keys(tx, [subs[i] for i in fresh], stage.retention_h)
+    usual = [i for i in fresh if subs[i].idempotency_key in claimed]
+    outputs: dict[int, Sequence[Envelope]] = await _new_purchases(stage, tx, events, subs, usual)
+    for i, event in enumerate(events):
+        if i in outputs:
+            continue
+        try:
+            outputs[i] = await stage.handle(event, tx, None)
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            raise EventFailed(event.event_id, exc) from exc
+    return [outputs[i] for i in range(len(events))]
+
+
+async def _new_purchases(
+    stage: "OrderBuild",
+    tx: asyncpg.Connection,
+    events: list[OrderSubmitted],
+    subs: list[Submission],
+    usual: list[int],
+) -> dict[int, Sequence[Envelope]]:
+    """Build, hold and save the usual submissions (whose keys this batch now owns)."""
+    turned_down: dict[int, Rejection] = {}
+    wanted: dict[int, Counter[str]] = {}
+    for i in usual:
+        order = events[i].payload
+        try:
+            check_payment_method(order.payment_method, stage.routes)  # before anything is held
+        except Rejection as r:
+            turned_down[i] = r
+            continue
+        wanted[i] = Counter()
+        for line in order.items:
+            wanted[i][line.sku_id] += line.quantity
+    items = await catalogue.load_items(tx, sorted({s for q in wanted.values() for s in q}))
+    now, priced = datetime.now(UTC), {}
+    for i, quantities in wanted.items():
+        order = events[i].payload
+        try:
+            priced[i] = price_order(
+                order.order_id, order.currency, dict(quantities), items, [], now
+            )
+        except Rejection as r:
+            turned_down[i] = r
+    await _hold(tx, events, wanted, priced, turned_down)
+    built = [i for i in usual if i in priced and i not in turned_down]
+    await store.save_orders(tx, [store.Built(events[i].payload, priced[i], subs[i]) for i in built])
+    await store.save_rejections(tx, [(subs[i], turned_down[i]) for i in sorted(turned_down)])
+    out: dict[int, Sequence[Envelope]] = {i: [answers.built(events[i], priced[i])] for i in built}
+    out.update({i: [answers.rejected(events[i], r)] for i, r in turned_down.items()})
+    return out
+
+
+async def _hold(
+    tx: asyncpg.Connection,
+    events: list[OrderSubmitted],
+    wanted: dict[int, Counter[str]],
+    priced: dict[int, PricedOrder],
+    turned_down: dict[int, Rejection],
+) -> None:
+    """The Try of stock and coupons for every priced order, and the stock held in the
+    batch's order; an order that cannot be held is turned down and its Try rows undone."""
+    order_of = {i: events[i].payload.order_id for i in priced}
+    gids = [order_of[i] for i in sorted(priced, key=order_of.__getitem__)]
+    tried_stock = await try_many(tx, gids, stock.BRANCH)
+    tried_coupons = await try_many(tx, gids, coupons.BRANCH)  # an order without coupons too
+    left = await stock_deferred.available(tx, sorted({s for i in priced for s in wanted[i]}))
+    holds: dict[str, dict[str, int]] = {}
+    for i in sorted(priced):
+        entry = tried_stock[order_of[i]]
+        if Verdict.REFUSED in (entry.verdict, tried_coupons[order_of[i]].verdict):
+            # A Cancel for this order already ran (anti-hanging): never hold again.
+            turned_down[i] = Rejection(
+                "order_already_cancelled", f"order {order_of[i]} was cancelled"
+            )
+            continue
+        if not entry.apply:
+            continue
+        quantities = wanted[i]
+        short = [s for s in sorted(quantities) if left.get(s, 0) < quantities[s]]
+        if short:
+            turned_down[i] = Rejection(
+                "out_of_stock", str(stock.OutOfStock(short[0], quantities[short[0]]))
+            )
+            continue
+        for s, q in quantities.items():
+            left[s] -= q
+        holds[order_of[i]] = dict(quantities)
+    down = [order_of[i] for i in turned_down if i in priced]
+    await forget_tries(tx, [g for g in down if tried_stock[g].apply], stock.BRANCH)
+    await forget_tries(tx, [g for g in down if tried_coupons[g].apply], coupons.BRANCH)
+    await stock.hold_parked(tx, holds)
