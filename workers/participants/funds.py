@@ -115,17 +115,27 @@ class HoldExpired(Exception):
     pass
 
 
-async def confirm(conn: asyncpg.Connection, order_id: str) -> tuple[Entry, list[Held]]:
+async def expired_holds(conn: asyncpg.Connection, order_ids: list[str]) -> set[str]:
+    """The orders (of these) with a hold still held past its deadline."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT order_id FROM fund_holds
+           WHERE order_id = ANY($1::text[]) AND state = 'held' AND expires_at <= now()""",
+        order_ids,
+    )
+    return {r["order_id"] for r in rows}
+
+
+async def confirm(
+    conn: asyncpg.Connection, order_id: str, *, expired: bool | None = None
+) -> tuple[Entry, list[Held]]:
     """Confirm: mark the holds confirmed; raises HoldExpired (having written nothing) when a
-    hold is past its deadline. The caller posts the ledger legs that take the money
-    out of `frozen` (postings.Leg.debit_frozen) in the same transaction."""
+    hold is past its deadline (`expired`, when the caller read it already for its batch).
+    The caller posts the ledger legs that take the money out of `frozen`
+    (postings.Leg.debit_frozen) in the same transaction."""
     # Before the barrier, so a refusal writes nothing (no savepoint needed): a hold still
     # 'held' means no Confirm or Cancel ran, so the barrier would have let this one in.
-    expired = await conn.fetchval(
-        """SELECT count(*) FROM fund_holds
-           WHERE order_id = $1 AND state = 'held' AND expires_at <= now()""",
-        order_id,
-    )
+    if expired is None:
+        expired = order_id in await expired_holds(conn, [order_id])
     if expired:
         raise HoldExpired(order_id)  # past its deadline only Cancel is possible
     entry = await enter(conn, order_id, BRANCH, Phase.CONFIRM)

@@ -162,6 +162,7 @@ async def _all_at_once(
         outputs = await _whole_batch(conn, batch, fresh)
         result.processed += len(outputs)
         return outputs
+    await stage.before_batch(fresh, conn)
     for ev in fresh:
         token = CAREFUL.set(ev.event_id in batch.careful)
         with _bound(stage, ev):

@@ -51,6 +51,12 @@ class Stage(ABC):
         without it. Called with a single event when the runtime needs one savepoint each."""
         return [await self.handle(e, tx, prepared.get(e.event_id)) for e in events]
 
+    async def before_batch(self, events: list[Envelope], tx: asyncpg.Connection) -> None:
+        """Runs once per batch inside its transaction, before the events (new ones only, in
+        order) are handled one by one: reads a stage makes for the whole batch at once, kept
+        in `current_batch().resources`. Default: nothing."""
+        return None
+
     async def before_commit(self, tx: asyncpg.Connection) -> None:
         """Runs once per batch inside the batch transaction, after every event (and the dead
         letters), just before the commit: work a stage batches up across its events, such as

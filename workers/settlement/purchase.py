@@ -9,7 +9,7 @@ import asyncpg
 from contracts.events.payments import PaymentDecisionPayload
 from workers.ledger import accounts, postings
 from workers.ledger.postings import Leg
-from workers.settlement import checks, store
+from workers.settlement import checks, prefetch
 from workers.settlement.legs import Payout, purchase_legs
 
 
@@ -27,7 +27,7 @@ class Purchase:
 async def build(tx: asyncpg.Connection, p: PaymentDecisionPayload) -> Purchase:
     cur = p.total.currency
     payouts = []
-    for r in await store.details(tx, p.transaction_id):
+    for r in await prefetch.details(tx, p.transaction_id):
         acct = await accounts.ensure(tx, accounts.merchant_payable(r["merchant_id"], cur))
         payout = Payout(r["sub_order_id"], acct, r["amount"], r["fee"], r["subsidy"])
         payouts.append((payout, r["merchant_id"]))

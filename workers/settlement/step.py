@@ -42,7 +42,7 @@ from workers.review.store import order_state
 from workers.runtime.errors import PermanentError
 from workers.runtime.stage import Stage
 from workers.runtime.undoable import undoable
-from workers.settlement import purchase, store
+from workers.settlement import prefetch, purchase, store
 from workers.settlement.refund_step import refund
 from workers.tcc.barrier import Verdict
 
@@ -53,7 +53,7 @@ async def _verified(tx: asyncpg.Connection, p: PaymentDecisionPayload) -> Paymen
     """The decision as our own records make it: only a payment they say succeeded is
     confirmed, with the amounts they hold. Anything else (a forged or misrouted event)
     settles nothing and goes to the dead letters for an operator."""
-    t, why = await store.paid_transaction(tx, p.transaction_id, p.order_id, p.gateway_ref)
+    t, why = await prefetch.paid_transaction(tx, p)
     if t is None:
         raise PermanentError("unverified_decision", why)
 
@@ -112,6 +112,9 @@ class Settlement(Stage):
                 order_id=event.correlation_id, stage="settlement", reason_code=code, detail=detail
             ),
         )
+
+    async def before_batch(self, events: list[Envelope], tx: asyncpg.Connection) -> None:
+        await prefetch.prefetch(events, tx)
 
     async def before_commit(self, tx: asyncpg.Connection) -> None:
         # Hot rows last, each once, in key order: stock, then merchant and fee accounts.
@@ -178,7 +181,7 @@ class Settlement(Stage):
         """Confirm every hold and post the purchase; None when sold, else what happened
         instead (a duplicate, or the order in review)."""
         try:
-            entry, held = await funds.confirm(tx, p.order_id)
+            entry, held = await funds.confirm(tx, p.order_id, expired=prefetch.expired(p))
         except funds.HoldExpired:  # nothing of the confirm was written
             await _release_holds(tx, p.order_id)
             detail = "the wallet hold expired before the payment was confirmed"
