@@ -81,6 +81,19 @@ UPDATE accounts a SET available = a.available + l.amount, total = a.total + l.am
  WHERE a.account_id = l.account_id"""
 
 
+# The transaction and its entries in one statement; no entries when the key was posted.
+_POST = """
+WITH t AS (
+    INSERT INTO ledger_transactions (kind, order_id, idempotency_key) VALUES ($1, $2, $3)
+    ON CONFLICT (idempotency_key) DO NOTHING RETURNING ledger_txn_id),
+e AS (
+    INSERT INTO ledger_entries (ledger_txn_id, debit_account_id, credit_account_id, amount,
+                                currency, leg)
+    SELECT t.ledger_txn_id, u.d, u.c, u.a, $7, u.n
+      FROM t, unnest($4::text[], $5::text[], $6::bigint[], $8::text[]) AS u(d, c, a, n))
+SELECT ledger_txn_id FROM t"""
+
+
 async def post(
     conn: asyncpg.Connection,
     *,
@@ -101,26 +114,18 @@ async def post(
         if leg.amount < 0 or isinstance(leg.amount, bool):
             raise LedgerError(f"leg {leg.name}: amount must be a positive integer")
     txn_id: int | None = await conn.fetchval(
-        """INSERT INTO ledger_transactions (kind, order_id, idempotency_key) VALUES ($1, $2, $3)
-           ON CONFLICT (idempotency_key) DO NOTHING RETURNING ledger_txn_id""",
+        _POST,
         kind,
         order_id,
         idempotency_key,
-    )
-    if txn_id is None:
-        return None
-    await conn.execute(
-        """INSERT INTO ledger_entries (ledger_txn_id, debit_account_id, credit_account_id,
-                                       amount, currency, leg)
-           SELECT $1, d, c, a, $5, n
-             FROM unnest($2::text[], $3::text[], $4::bigint[], $6::text[]) AS u(d, c, a, n)""",
-        txn_id,
         [leg.debit for leg in legs],
         [leg.credit for leg in legs],
         [leg.amount for leg in legs],
         currency,
         [leg.name for leg in legs],
     )
+    if txn_id is None:
+        return None
     available: dict[str, int] = defaultdict(int)
     frozen: dict[str, int] = defaultdict(int)
     for leg in legs:

@@ -28,9 +28,21 @@ async def lock(conn: asyncpg.Connection, order_id: str, grant_ids: list[str]) ->
     return entry
 
 
-async def use(conn: asyncpg.Connection, order_id: str) -> Entry:
+async def with_locked(conn: asyncpg.Connection, order_ids: list[str]) -> set[str]:
+    """The orders (of these) holding a locked grant."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT order_id FROM coupon_grants
+            WHERE order_id = ANY($1::text[]) AND state = 'locked'""",
+        order_ids,
+    )
+    return {r["order_id"] for r in rows}
+
+
+async def use(conn: asyncpg.Connection, order_id: str, *, locked: bool | None = None) -> Entry:
+    """Confirm: the order's locked grants are used (`locked` False, read for the batch
+    already: it holds none, so there is nothing to update)."""
     entry = await enter(conn, order_id, BRANCH, Phase.CONFIRM)
-    if entry.apply:
+    if entry.apply and locked is not False:
         await conn.execute(
             """UPDATE coupon_grants SET state = 'used', updated_at = now()
                WHERE order_id = $1 AND state = 'locked'""",

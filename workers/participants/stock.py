@@ -85,18 +85,12 @@ async def _resolve(
     conn: asyncpg.Connection, order_id: str, state: str, move: str, defer: bool
 ) -> None:
     if defer:
-        rows = await stock_deferred.resolve_holds(conn, order_id, state)
+        rows = await stock_deferred.resolve_holds(conn, order_id, state, sold=move == "sold")
         missing = sorted(r["sku_id"] for r in rows if not r["covered"])
         if missing:
             raise HeldStockMissing(
                 f"stock of {', '.join(missing)} holds less than this order's hold"
             )
-        changes: dict[str, tuple[int, int, int]] = {}
-        for r in rows:
-            a, h, s = changes.get(r["sku_id"], (0, 0, 0))
-            q = r["quantity"]
-            changes[r["sku_id"]] = (a + q, h - q, s) if move == "available" else (a, h - q, s + q)
-        await stock_deferred.park(conn, changes)
         return
     rows = await conn.fetch(
         """UPDATE stock_holds SET state = $2, resolved_at = now()

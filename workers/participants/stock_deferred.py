@@ -93,22 +93,32 @@ async def short_of(conn: asyncpg.Connection, quantities: dict[str, int]) -> list
     return [r["sku_id"] for r in rows]
 
 
-# Holds being resolved, and whether their SKU still holds that much (parked changes count).
+# Holds being resolved, parked as sold ($3) or back on sale, and whether their SKU still
+# holds that much (counting what was parked before this statement).
 _RESOLVE = """
-UPDATE stock_holds h SET state = $2, resolved_at = now()
- WHERE h.order_id = $1 AND h.state = 'held'
-RETURNING h.sku_id, h.quantity,
-          coalesce((SELECT s.held FROM stock s WHERE s.sku_id = h.sku_id), 0)
-        + coalesce((SELECT sum(d.held) FROM pg_temp.deferred_stock d
-                     WHERE d.sku_id = h.sku_id), 0) >= h.quantity AS covered"""
+WITH h AS (
+    UPDATE stock_holds h SET state = $2, resolved_at = now()
+     WHERE h.order_id = $1 AND h.state = 'held'
+    RETURNING h.sku_id, h.quantity,
+              coalesce((SELECT s.held FROM stock s WHERE s.sku_id = h.sku_id), 0)
+            + coalesce((SELECT sum(d.held) FROM pg_temp.deferred_stock d
+                         WHERE d.sku_id = h.sku_id), 0) >= h.quantity AS covered),
+parked AS (
+    INSERT INTO pg_temp.deferred_stock (sku_id, available, held, sold)
+    SELECT sku_id, CASE WHEN $3 THEN 0 ELSE quantity END, -quantity,
+           CASE WHEN $3 THEN quantity ELSE 0 END
+      FROM h)
+SELECT sku_id, quantity, covered FROM h"""
 
 
 async def resolve_holds(
-    conn: asyncpg.Connection, order_id: str, state: str
+    conn: asyncpg.Connection, order_id: str, state: str, *, sold: bool
 ) -> list[asyncpg.Record]:
-    """Mark the order's open holds `state`; each row says whether its SKU's stock covers it."""
+    """Mark the order's open holds `state` and park their stock as sold or back on sale, in
+    one statement; each row says whether its SKU's stock covered the hold. The caller raises
+    when one did not, which undoes the park with everything else of the attempt."""
     await _TABLE.ensure(conn)
-    rows: list[asyncpg.Record] = await conn.fetch(_RESOLVE, order_id, state)
+    rows: list[asyncpg.Record] = await conn.fetch(_RESOLVE, order_id, state, sold)
     return rows
 
 

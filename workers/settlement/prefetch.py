@@ -1,5 +1,6 @@
 """What settlement reads for a batch's successful payments at once, before it handles them
-one by one: our records of each payment, each transaction's details, expired holds.
+one by one: our records of each payment, each transaction's details, expired holds and
+locked coupon grants.
 
 Only for an order that has a single event in the batch: nothing another event of the batch
 writes can then change what was read for it (an order's rows change only with its own
@@ -13,7 +14,7 @@ import asyncpg
 
 from contracts.envelope import Envelope
 from contracts.events.payments import PaymentDecisionPayload, PaymentSucceeded
-from workers.participants import funds
+from workers.participants import coupons, funds
 from workers.runtime.stage import current_batch
 from workers.settlement import store
 
@@ -25,7 +26,8 @@ Decision = tuple[str, str, str | None]  # transaction id, order id, gateway ref
 class Prefetched:
     paid: dict[Decision, store.Paid]
     details: dict[str, list[asyncpg.Record]]  # by transaction id
-    expired: set[str]  # order ids
+    expired: set[str]  # order ids with an expired hold
+    coupons: set[str]  # order ids holding a locked grant
 
 
 def _decision(p: PaymentDecisionPayload) -> Decision:
@@ -45,6 +47,7 @@ async def prefetch(events: list[Envelope], tx: asyncpg.Connection) -> None:
         await store.paid_transactions(tx, [_decision(p) for p in paid]),
         await store.details(tx, [p.transaction_id for p in paid]),
         await funds.expired_holds(tx, [p.order_id for p in paid]),
+        await coupons.with_locked(tx, [p.order_id for p in paid]),
     )
 
 
@@ -76,3 +79,11 @@ def expired(p: PaymentDecisionPayload) -> bool | None:
     if pre is None or _decision(p) not in pre.paid:
         return None
     return p.order_id in pre.expired
+
+
+def coupons_locked(p: PaymentDecisionPayload) -> bool | None:
+    """Whether the order held a locked grant when the batch began; None: not read."""
+    pre = _found()
+    if pre is None or _decision(p) not in pre.paid:
+        return None
+    return p.order_id in pre.coupons

@@ -194,7 +194,7 @@ class Settlement(Stage):
         if sum(h.amount for h in held) != p.wallet_part.amount:
             raise purchase.Broken(f"held {held} does not match wallet part {p.wallet_part}")
         await stock.sell(tx, p.order_id, defer=True)
-        await coupons.use(tx, p.order_id)
+        await coupons.use(tx, p.order_id, locked=prefetch.coupons_locked(p))
         await purchase.post(tx, p, bought)
         return None
 
