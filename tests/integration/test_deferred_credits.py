@@ -5,6 +5,7 @@ runtime flushes through `Stage.before_commit` once per batch."""
 
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import asyncpg
@@ -15,6 +16,7 @@ from contracts.topics import ORDERS_SUBMITTED, Topic
 from infra.settings import Settings
 from tests.support.pipeline import assert_audit_clean, consumed, fund_wallet, order_submitted
 from workers.ledger import accounts, postings
+from workers.participants import funds
 from workers.runtime.batch import run_batch
 from workers.runtime.stage import Stage
 
@@ -245,3 +247,32 @@ async def test_the_runtime_flushes_once_per_batch_before_the_commit(pool: asyncp
     assert Payee.flushes == [(1, True), (0, True)]
     assert await _total(pool, a) == 400
     await assert_audit_clean(pool)
+
+
+async def test_taking_more_frozen_money_than_is_held_is_refused_and_parks_nothing(
+    pool: asyncpg.Pool,
+) -> None:
+    wallet, a, _ = await _setup(pool)
+    gid = f"defer-frozen-{uuid.uuid4().hex[:8]}"
+    later = datetime.now(UTC) + timedelta(hours=1)
+    async with pool.acquire() as conn, conn.transaction():
+        await funds.freeze(conn, gid, wallet, 300, "EUR", later)
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            with pytest.raises(postings.LedgerError, match="frozen money of"):
+                async with conn.transaction():  # the caller's savepoint (settlement's sale)
+                    await postings.post(
+                        conn,
+                        kind="purchase",
+                        order_id=gid,
+                        idempotency_key=f"{gid}:sale",
+                        currency="EUR",
+                        legs=[postings.Leg(wallet, a, 500, "too much", debit_frozen=True)],
+                        defer=True,
+                    )
+            assert await postings.flush_deferred(conn) == 0  # the park went with the savepoint
+    row = await pool.fetchrow(
+        "SELECT available, frozen FROM accounts WHERE account_id = $1", wallet
+    )
+    assert tuple(row) == (FUNDED - 300, 300)
+    assert not await _posted(pool, f"{gid}:sale")

@@ -78,9 +78,17 @@ async def available(conn: asyncpg.Connection, account_ids: Iterable[str]) -> dic
     return {a: found.get(a, 0) for a in ids}
 
 
-_SHORT_FROZEN = """
+# Park the changes, and name the accounts whose frozen money they take below zero (counting
+# what was parked before this statement): the caller raises, which undoes the park too.
+_PARK_UNLESS_SHORT = """
+WITH c AS (
+    SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS c(account_id, available, frozen)
+), parked AS (
+    INSERT INTO pg_temp.deferred_balances (account_id, available, frozen)
+    SELECT account_id, available, frozen FROM c
+)
 SELECT c.account_id
-  FROM unnest($1::text[], $2::bigint[]) AS c(account_id, frozen)
+  FROM c
   LEFT JOIN accounts a ON a.account_id = c.account_id
  WHERE a.account_id IS NULL
     OR a.frozen + c.frozen + coalesce((SELECT sum(d.frozen) FROM pg_temp.deferred_balances d
@@ -88,12 +96,19 @@ SELECT c.account_id
  ORDER BY c.account_id"""
 
 
-async def short_frozen(conn: asyncpg.Connection, changes: dict[str, tuple[int, int]]) -> list[str]:
-    """Accounts (of `changes`) whose frozen money would go below zero, parked changes
-    counted: the holds and the balance disagree, which is never a race."""
+async def park_unless_short(
+    conn: asyncpg.Connection, changes: dict[str, tuple[int, int]]
+) -> list[str]:
+    """Park (available, frozen) deltas per account until `flush`, in one statement with the
+    check: the accounts (of `changes`) whose frozen money would go below zero. That is the
+    holds and the balance disagreeing, never a race; the caller must raise, undoing the park."""
+    if not changes:
+        return []
     await _TABLE.ensure(conn)
     ids = sorted(changes)
-    rows = await conn.fetch(_SHORT_FROZEN, ids, [changes[a][1] for a in ids])
+    rows = await conn.fetch(
+        _PARK_UNLESS_SHORT, ids, [changes[a][0] for a in ids], [changes[a][1] for a in ids]
+    )
     return [r["account_id"] for r in rows]
 
 

@@ -142,10 +142,9 @@ async def post(
         # Money leaving `frozen` (a wallet paying for its order) waits with the wallet's
         # other changes of the batch; the flush refuses frozen below zero.
         leaving = {a: d for a, d in deltas.items() if d[1]}
-        short = await deferred_balances.short_frozen(conn, leaving) if leaving else []
-        if short:
+        short = await deferred_balances.park_unless_short(conn, leaving)
+        if short:  # raised, so the attempt (or the savepoint) takes the park back too
             raise LedgerError(f"frozen money of {', '.join(short)} is less than this posting takes")
-        await deferred_balances.park(conn, leaving)
         parked |= leaving.keys()
     for account_id in sorted(deltas.keys() - parked):
         da, df = deltas[account_id]
