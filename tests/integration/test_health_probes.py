@@ -4,7 +4,6 @@ measured from the broker while nothing succeeds, Postgres going away and coming 
 seen by the probes, and two replicas of one stage on one host each serve on a port."""
 
 import asyncio
-import socket
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -20,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from contracts.envelope import Envelope
 from contracts.topics import namespace
+from infra.ports import free_ports
 from infra.settings import Settings
 from tests.support.pipeline import eventually, order_state, order_submitted, publish, seed_catalogue
 from tests.support.tcp_proxy import TcpProxy
@@ -50,19 +50,8 @@ class AlwaysTransient(OrderBuild):
 
 
 def _free_base_port() -> int:
-    """A free port whose next replica slot is free too."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind((HOST, 0))
-            port = int(s.getsockname()[1])
-        try:
-            for slot in (port, port + REPLICA_STEP, port + 2 * REPLICA_STEP):
-                with socket.socket() as s:
-                    s.bind((HOST, slot))
-        except OSError:
-            continue
-        return port
-    raise RuntimeError("no free port with free replica slots")
+    """A free port whose next replica slots are free too (below the ephemeral range)."""
+    return free_ports(2 * REPLICA_STEP + 1)
 
 
 async def _healthz(port: int) -> tuple[int, dict[str, Any]] | None:
