@@ -21,7 +21,7 @@ from contracts.events.orders import OrderSubmitted
 from workers.order_build import answers, catalogue, store
 from workers.order_build.idempotency import Submission
 from workers.order_build.pricing import PricedOrder, price_order
-from workers.order_build.rules import Rejection, check_payment_method
+from workers.order_build.rules import Rejection, check_payment_method, wanted_quantities
 from workers.participants import coupons, stock, stock_deferred
 from workers.runtime.errors import is_transient
 from workers.runtime.stage import EventFailed
@@ -77,9 +77,7 @@ async def _new_purchases(
         except Rejection as r:
             turned_down[i] = r
             continue
-        wanted[i] = Counter()
-        for line in order.items:
-            wanted[i][line.sku_id] += line.quantity
+        wanted[i] = wanted_quantities(order.items)
     items = await catalogue.load_items(tx, sorted({s for q in wanted.values() for s in q}))
     now, priced = datetime.now(UTC), {}
     for i, quantities in wanted.items():
@@ -125,10 +123,10 @@ async def _hold(
         if not entry.apply:
             continue
         quantities = wanted[i]
-        short = [s for s in sorted(quantities) if left.get(s, 0) < quantities[s]]
-        if short:
+        short = stock.first_short(quantities, left)
+        if short is not None:
             turned_down[i] = Rejection(
-                "out_of_stock", str(stock.OutOfStock(short[0], quantities[short[0]]))
+                "out_of_stock", str(stock.OutOfStock(short, quantities[short]))
             )
             continue
         for s, q in quantities.items():

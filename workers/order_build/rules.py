@@ -1,8 +1,11 @@
 """Pure pricing rules: quantity tiers, coupons, and exact splitting of a discount."""
 
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+
+from contracts.events.orders import OrderLine
 
 
 class Rejection(Exception):
@@ -21,6 +24,14 @@ def check_payment_method(method: str, routes: Mapping[str, str]) -> None:
             "unsupported_payment_method",
             f"payment method {method!r} is not accepted; accepted: {accepted}",
         )
+
+
+def wanted_quantities(lines: Iterable[OrderLine]) -> Counter[str]:
+    """Units wanted per SKU: a SKU on several lines is wanted once, for their sum."""
+    wanted: Counter[str] = Counter()
+    for line in lines:
+        wanted[line.sku_id] += line.quantity
+    return wanted
 
 
 @dataclass(frozen=True)

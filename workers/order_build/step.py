@@ -3,7 +3,6 @@ a submission seen before (same order id, or same idempotency key) is answered, n
 
 import functools
 import time
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -26,7 +25,7 @@ from infra.settings import get_settings
 from workers.order_build import answers, catalogue, idempotency, store
 from workers.order_build.batch import build_batch
 from workers.order_build.pricing import PricedOrder, price_order
-from workers.order_build.rules import Rejection, check_payment_method
+from workers.order_build.rules import Rejection, check_payment_method, wanted_quantities
 from workers.participants import coupons, stock, stock_deferred
 from workers.runtime.errors import is_transient
 from workers.runtime.stage import Stage
@@ -75,12 +74,6 @@ class OrderBuild(Stage):
         judged = await self._judge(tx, sub)
         if judged is not None:
             return await self._answer_again(tx, event, sub, judged)
-        return await self.new_purchase(tx, event, sub)
-
-    async def new_purchase(
-        self, tx: asyncpg.Connection, event: OrderSubmitted, sub: idempotency.Submission
-    ) -> list[Envelope]:
-        """An order whose id and key this submission owns: built and held, or rejected."""
         order = event.payload
         try:
             async with tx.transaction():  # nothing is held unless everything is
@@ -158,9 +151,7 @@ class OrderBuild(Stage):
     async def _build(self, tx: asyncpg.Connection, event: OrderSubmitted) -> PricedOrder:
         order = event.payload
         check_payment_method(order.payment_method, self.routes)  # before anything is held
-        quantities: Counter[str] = Counter()
-        for line in order.items:
-            quantities[line.sku_id] += line.quantity
+        quantities = wanted_quantities(order.items)
         if len(set(order.coupon_codes)) != len(order.coupon_codes):
             raise Rejection("duplicate_coupon", "each coupon code may be used once per order")
         items = await catalogue.load_items(tx, list(quantities))
@@ -169,7 +160,7 @@ class OrderBuild(Stage):
             order.order_id, order.currency, dict(quantities), items, grants, datetime.now(UTC)
         )
         try:
-            held = await stock.hold(tx, order.order_id, dict(quantities), defer=True)
+            held = await stock.hold(tx, order.order_id, dict(quantities))
         except stock.OutOfStock as exc:
             raise Rejection("out_of_stock", str(exc)) from exc
         try:

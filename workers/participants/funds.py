@@ -52,27 +52,8 @@ async def freeze(
     )
     if status != "UPDATE 1":
         raise InsufficientFunds(account_id, amount)
-    await _record_hold(conn, order_id, account_id, amount, currency, expires_at)
+    await _record_holds(conn, [HoldRequest(order_id, account_id, amount, currency, expires_at)])
     return entry
-
-
-async def _record_hold(
-    conn: asyncpg.Connection,
-    order_id: str,
-    account_id: str,
-    amount: int,
-    currency: str,
-    expires_at: datetime,
-) -> None:
-    await conn.execute(
-        """INSERT INTO fund_holds (order_id, account_id, amount, currency, state, expires_at)
-           VALUES ($1, $2, $3, $4, 'held', $5)""",
-        order_id,
-        account_id,
-        amount,
-        currency,
-        expires_at,
-    )
 
 
 @dataclass(frozen=True)
@@ -97,18 +78,22 @@ async def freeze_parked(conn: asyncpg.Connection, holds: list[HoldRequest]) -> d
         a, f = changes.get(h.account_id, (0, 0))
         changes[h.account_id] = (a - h.amount, f + h.amount)
     await deferred_balances.park(conn, changes)
+    await _record_holds(conn, held)
+    return entries
+
+
+async def _record_holds(conn: asyncpg.Connection, holds: list[HoldRequest]) -> None:
     await conn.execute(
         """INSERT INTO fund_holds (order_id, account_id, amount, currency, state, expires_at)
            SELECT o, a, amount, cur, 'held', expires
              FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::timestamptz[])
                   AS u(o, a, amount, cur, expires)""",
-        [h.order_id for h in held],
-        [h.account_id for h in held],
-        [h.amount for h in held],
-        [h.currency for h in held],
-        [h.expires_at for h in held],
+        [h.order_id for h in holds],
+        [h.account_id for h in holds],
+        [h.amount for h in holds],
+        [h.currency for h in holds],
+        [h.expires_at for h in holds],
     )
-    return entries
 
 
 class HoldExpired(Exception):

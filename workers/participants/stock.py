@@ -1,5 +1,7 @@
 """Stock holds: the stock participant of TCC (hold, then sell or release)."""
 
+from collections.abc import Mapping
+
 import asyncpg
 
 from workers.participants import stock_deferred
@@ -18,32 +20,21 @@ class OutOfStock(Exception):
         self.sku_id, self.wanted = sku_id, wanted
 
 
-async def hold(
-    conn: asyncpg.Connection, order_id: str, quantities: dict[str, int], *, defer: bool = False
-) -> Entry:
-    """Try. Raises OutOfStock; run it in a savepoint so the barrier row goes too. With
-    `defer`, the stock rows change at `stock_deferred.flush` (the caller's before_commit)."""
+def first_short(quantities: Mapping[str, int], available: Mapping[str, int]) -> str | None:
+    """The first SKU (in SKU order) with less available than wanted; None: all can be held."""
+    return next((s for s in sorted(quantities) if available.get(s, 0) < quantities[s]), None)
+
+
+async def hold(conn: asyncpg.Connection, order_id: str, quantities: dict[str, int]) -> Entry:
+    """Try. Raises OutOfStock; run it in a savepoint so the barrier row goes too. The stock
+    rows change at `stock_deferred.flush` (the caller's before_commit)."""
     entry = await enter(conn, order_id, BRANCH, Phase.TRY)
     if not entry.apply:
         return entry
-    if defer:
-        short = await stock_deferred.short_of(conn, quantities)
-        if short:
-            raise OutOfStock(short[0], quantities[short[0]])
-        await stock_deferred.park(conn, {s: (-q, q, 0) for s, q in quantities.items()})
-        await _record_holds(conn, order_id, quantities)
-        return entry
-    for sku_id in sorted(quantities):  # fixed order: concurrent holds never deadlock
-        qty = quantities[sku_id]
-        status = await conn.execute(
-            """UPDATE stock SET available = available - $2, held = held + $2
-               WHERE sku_id = $1 AND available >= $2""",
-            sku_id,
-            qty,
-        )
-        if status != "UPDATE 1":
-            raise OutOfStock(sku_id, qty)
-    await _record_holds(conn, order_id, quantities)
+    short = first_short(quantities, await stock_deferred.available(conn, list(quantities)))
+    if short is not None:
+        raise OutOfStock(short, quantities[short])
+    await hold_parked(conn, {order_id: quantities})
     return entry
 
 
@@ -65,19 +56,6 @@ async def hold_parked(conn: asyncpg.Connection, holds: dict[str, dict[str, int]]
         [o for o, _, _ in rows],
         [s for _, s, _ in rows],
         [q for _, _, q in rows],
-    )
-
-
-async def _record_holds(
-    conn: asyncpg.Connection, order_id: str, quantities: dict[str, int]
-) -> None:
-    skus = sorted(quantities)
-    await conn.execute(
-        """INSERT INTO stock_holds (order_id, sku_id, quantity, state)
-           SELECT $1, s, q, 'held' FROM unnest($2::text[], $3::int[]) AS u(s, q)""",
-        order_id,
-        skus,
-        [quantities[s] for s in skus],
     )
 
 

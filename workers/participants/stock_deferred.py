@@ -29,16 +29,6 @@ _TABLE = temp_tables.register(
     "stock_deferred.flush",
 )
 
-# SKUs (of those wanted) without enough stock once this transaction's parked holds count.
-_SHORT = """
-SELECT w.sku_id
-  FROM unnest($1::text[], $2::int[]) AS w(sku_id, qty)
-  LEFT JOIN stock s ON s.sku_id = w.sku_id
-  LEFT JOIN (SELECT sku_id, sum(available) AS parked FROM pg_temp.deferred_stock
-              GROUP BY sku_id) p ON p.sku_id = w.sku_id
- WHERE s.sku_id IS NULL OR s.available + coalesce(p.parked, 0) < w.qty
- ORDER BY w.sku_id"""
-
 _PARK = """
 INSERT INTO pg_temp.deferred_stock (sku_id, available, held, sold)
 SELECT * FROM unnest($1::text[], $2::int[], $3::int[], $4::int[])"""
@@ -83,14 +73,6 @@ async def available(conn: asyncpg.Connection, sku_ids: list[str]) -> dict[str, i
     rows = await conn.fetch(_AVAILABLE, sorted(set(sku_ids)))
     found = {r["sku_id"]: int(r["available"]) for r in rows}
     return {s: found.get(s, 0) for s in sku_ids}
-
-
-async def short_of(conn: asyncpg.Connection, quantities: dict[str, int]) -> list[str]:
-    """The SKUs that cannot be held now, in SKU order (empty: all can)."""
-    await _TABLE.ensure(conn)
-    skus = sorted(quantities)
-    rows = await conn.fetch(_SHORT, skus, [quantities[s] for s in skus])
-    return [r["sku_id"] for r in rows]
 
 
 # Holds being resolved, parked as sold ($3) or back on sale, and whether their SKU still

@@ -1,18 +1,19 @@
 """One batch of messages: decode, skip what was seen, apply the rest in one transaction.
 
 The normal path is set-based: one statement marks every new event in the inbox, the
-events run one after another with no savepoint (a `batched` stage takes them all in one
-`handle_batch`, a few statements per table for the whole batch), one statement stores
-every output in the outbox, and `Stage.before_commit` runs last (work a stage coalesces across the batch, such
-as settlement's merchant and fee credits). One commit per batch keeps fsyncs low.
+events run one after another with no savepoint (after `Stage.before_batch`, reads made for
+the whole batch; a `batched` stage takes them all in one `handle_batch`, a few statements
+per table for the whole batch), one statement stores every output in the outbox, and
+`Stage.before_commit` runs last (work a stage coalesces across the batch, such as
+settlement's merchant and fee credits). One commit per batch keeps fsyncs low.
 
 An event that fails for good (a poisoned payload, a broken rule) aborts that attempt: the
 transaction is rolled back, the event is set aside as a dead letter and the batch runs
 again without it. After `FAST_FAILURES` such events the batch falls back to a savepoint per
 event, so a batch full of poison costs one extra attempt, not one per event. A stage's
 all-or-nothing part (`undoable`) that fails runs again in a savepoint of its own, in one
-more attempt of the batch (workers/runtime/undoable.py). A transient
-error (connection lost, deadlock) undoes the whole batch for a retry by the caller.
+more attempt of the batch (workers/runtime/undoable.py). A transient error (connection
+lost, deadlock) undoes the whole batch for a retry by the caller.
 Whatever the events keep until the transaction ends (a Redis lock held from the decision
 until the commit) is released by the batch scope right after each commit or rollback.
 """
