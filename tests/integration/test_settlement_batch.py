@@ -1,6 +1,8 @@
-"""Settlement reads a batch's successful payments at once, for the orders that have one
-event in the batch; an order decided twice in one batch reads for itself, so its second
-decision finds the first one's sale and changes nothing."""
+"""Settlement handles a batch's successful payments at once: read in one query per table,
+sold with a few statements for all of them (workers/settlement/sale_batch.py). An order
+decided twice in one batch goes one by one, so its second decision finds the first one's
+sale and changes nothing; a sale that breaks an invariant is undone whole and each order
+goes one by one, where only the broken one goes to review."""
 
 import uuid
 
@@ -11,7 +13,7 @@ from redis.asyncio import Redis
 
 from contracts.codec import decode
 from contracts.envelope import Envelope
-from contracts.events.outcomes import OrderSettled
+from contracts.events.outcomes import OrderManualReview, OrderSettled
 from contracts.events.payments import PaymentSucceeded
 from infra.settings import Settings
 from tests.support.pipeline import (
@@ -27,6 +29,8 @@ from workers.app import build_stage
 from workers.ledger import accounts
 from workers.runtime.batch import run_batch
 from workers.runtime.outbox import Message
+from workers.runtime.stage import batch_scope
+from workers.settlement import sale_batch
 from workers.settlement.step import Settlement
 
 pytestmark = pytest.mark.integration
@@ -40,15 +44,19 @@ def _events(messages: list[Message]) -> list[Envelope]:
     ]
 
 
-async def test_a_batch_with_an_order_decided_twice_settles_each_order_once(
-    services: Settings, pool: asyncpg.Pool
-) -> None:
+async def _paid(
+    services: Settings, pool: asyncpg.Pool, buyers: list[str], n: int
+) -> list[PaymentSucceeded]:
+    """`n` wallet-only orders (one mug more each), round-robin over `buyers` (funded with
+    1,000,000 each), carried through order build, fund freeze and the gateway request."""
     await seed_catalogue(pool)
-    run = uuid.uuid4().hex[:8]
-    buyer = f"sb-{run}"
-    await fund_wallet(pool, buyer, 1_000_000, f"sb-topup:{buyer}")
+    for b in buyers:
+        await fund_wallet(pool, b, 1_000_000, f"sb-topup:{b}")
     orders = [
-        order_submitted(f"sb-{run}-{i}", buyer, {"sku-mug": 1 + i}, "wallet_only") for i in range(3)
+        order_submitted(
+            f"{buyers[0]}-{i}", buyers[i % len(buyers)], {"sku-mug": 1 + i}, "wallet_only"
+        )
+        for i in range(n)
     ]
     redis = Redis.from_url(services.redis_url)
     async with aiohttp.ClientSession() as http:
@@ -59,24 +67,100 @@ async def test_a_batch_with_an_order_decided_twice_settles_each_order_once(
             events = _events(done.messages)
     await redis.aclose()
     paid = [e for e in events if isinstance(e, PaymentSucceeded)]
-    assert len(paid) == 3
+    assert len(paid) == n
+    return sorted(paid, key=lambda e: e.correlation_id)
+
+
+async def _purchases(pool: asyncpg.Pool, prefix: str) -> int:
+    n: int = await pool.fetchval(
+        "SELECT count(*) FROM ledger_transactions WHERE kind = 'purchase' AND order_id LIKE $1",
+        f"{prefix}-%",
+    )
+    return n
+
+
+async def test_a_batch_with_an_order_decided_twice_settles_each_order_once(
+    services: Settings, pool: asyncpg.Pool
+) -> None:
+    buyer = f"sb-{uuid.uuid4().hex[:8]}"
+    paid = await _paid(services, pool, [buyer], 3)
     twice = paid[0].model_copy(update={"event_id": uuid.uuid4()})  # decided again
 
     batch = [paid[0], twice, paid[1], paid[2]]
-    settlement = Settlement()
-    done = await run_batch(pool, settlement, [consumed(e, i) for i, e in enumerate(batch)], 1)
+    done = await run_batch(pool, Settlement(), [consumed(e, i) for i, e in enumerate(batch)], 1)
 
     assert (done.processed, len(done.dead)) == (4, 0)
     settled = [e for e in _events(done.messages) if isinstance(e, OrderSettled)]
-    assert sorted(e.correlation_id for e in settled) == sorted(o.correlation_id for o in orders)
-    for o in orders:
-        assert await order_state(pool, o.correlation_id) == "settled"
-    postings = await pool.fetchval(
-        "SELECT count(*) FROM ledger_transactions WHERE kind = 'purchase' AND order_id LIKE $1",
-        f"sb-{run}-%",
-    )
-    assert postings == 3
+    assert sorted(e.correlation_id for e in settled) == [p.correlation_id for p in paid]
+    for p in paid:
+        assert await order_state(pool, p.correlation_id) == "settled"
+    assert await _purchases(pool, buyer) == 3
     spent = sum(p.payload.total.amount for p in paid)
     wallet = accounts.wallet(buyer, "EUR").account_id
     assert await balances(pool, wallet) == (1_000_000 - spent, 1_000_000 - spent, 0)
     await assert_audit_clean(pool)
+
+
+async def test_a_batch_of_payments_is_sold_at_once_and_a_redelivery_changes_nothing(
+    services: Settings, pool: asyncpg.Pool
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    buyers = [f"sa-{run}", f"sa-{run}-b"]
+    paid = await _paid(services, pool, buyers, 5)
+    settlement = Settlement()
+
+    # The batch as the runtime runs it: reads, then the sale at once, then the flush.
+    async with batch_scope(), pool.acquire() as conn, conn.transaction():
+        await settlement.before_batch(list(paid), conn)
+        answers = [sale_batch.sold(p) for p in paid]
+        await settlement.before_commit(conn)
+    assert all(a is not None and isinstance(a[0], OrderSettled) for a in answers)
+
+    for p in paid:
+        assert await order_state(pool, p.correlation_id) == "settled"
+    holds = await pool.fetch(
+        "SELECT DISTINCT state FROM fund_holds WHERE order_id LIKE $1", f"{buyers[0]}-%"
+    )
+    assert [r["state"] for r in holds] == ["confirmed"]
+    stock = await pool.fetch(
+        "SELECT DISTINCT state FROM stock_holds WHERE order_id LIKE $1", f"{buyers[0]}-%"
+    )
+    assert [r["state"] for r in stock] == ["sold"]
+    assert await _purchases(pool, buyers[0]) == 5
+    for i, b in enumerate(buyers):
+        spent = sum(p.payload.total.amount for j, p in enumerate(paid) if j % 2 == i)
+        wallet = accounts.wallet(b, "EUR").account_id
+        assert await balances(pool, wallet) == (1_000_000 - spent, 1_000_000 - spent, 0)
+
+    # The same decisions again under new event ids: each order is decided one by one, as a
+    # duplicate, with nothing sold, posted or published a second time.
+    again = [p.model_copy(update={"event_id": uuid.uuid4()}) for p in paid]
+    done = await run_batch(pool, settlement, [consumed(e, i) for i, e in enumerate(again)], 1)
+    assert (done.processed, len(done.dead), _events(done.messages)) == (5, 0, [])
+    assert await _purchases(pool, buyers[0]) == 5
+    await assert_audit_clean(pool)
+
+
+async def test_a_sale_that_breaks_an_invariant_is_undone_and_only_that_order_goes_to_review(
+    services: Settings, pool: asyncpg.Pool
+) -> None:
+    buyer = f"sx-{uuid.uuid4().hex[:8]}"
+    paid = await _paid(services, pool, [buyer], 4)
+    broken = paid[1].correlation_id
+    # The hold and the transaction disagree: confirming it would take the wrong amount.
+    await pool.execute("UPDATE fund_holds SET amount = amount - 1 WHERE order_id = $1", broken)
+
+    done = await run_batch(pool, Settlement(), [consumed(e, i) for i, e in enumerate(paid)], 1)
+
+    assert (done.processed, len(done.dead)) == (4, 0)
+    out = _events(done.messages)
+    assert [e.correlation_id for e in out if isinstance(e, OrderManualReview)] == [broken]
+    settled = sorted(e.correlation_id for e in out if isinstance(e, OrderSettled))
+    assert settled == [p.correlation_id for p in paid if p.correlation_id != broken]
+    assert await order_state(pool, broken) == "manual_review"
+    for oid in settled:
+        assert await order_state(pool, oid) == "settled"
+    assert await _purchases(pool, buyer) == 3
+    # Nothing of the broken order was sold: its holds wait for the operator, released.
+    states = await pool.fetch("SELECT state FROM stock_holds WHERE order_id = $1", broken)
+    assert {r["state"] for r in states} == {"released"}

@@ -24,7 +24,7 @@ transaction (it can be refused wrongly, never overdraw).
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import asyncpg
 
@@ -81,17 +81,30 @@ UPDATE accounts a SET available = a.available + l.amount, total = a.total + l.am
  WHERE a.account_id = l.account_id"""
 
 
-# The transaction and its entries in one statement; no entries when the key was posted.
+# The transactions and their entries in one statement; none for a key posted before.
 _POST = """
 WITH t AS (
-    INSERT INTO ledger_transactions (kind, order_id, idempotency_key) VALUES ($1, $2, $3)
-    ON CONFLICT (idempotency_key) DO NOTHING RETURNING ledger_txn_id),
+    INSERT INTO ledger_transactions (kind, order_id, idempotency_key)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ORDER BY 3
+    ON CONFLICT (idempotency_key) DO NOTHING RETURNING ledger_txn_id, idempotency_key),
 e AS (
     INSERT INTO ledger_entries (ledger_txn_id, debit_account_id, credit_account_id, amount,
                                 currency, leg)
-    SELECT t.ledger_txn_id, u.d, u.c, u.a, $7, u.n
-      FROM t, unnest($4::text[], $5::text[], $6::bigint[], $8::text[]) AS u(d, c, a, n))
-SELECT ledger_txn_id FROM t"""
+    SELECT t.ledger_txn_id, u.d, u.c, u.a, u.cur, u.n
+      FROM unnest($4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::text[])
+           WITH ORDINALITY AS u(k, d, c, a, cur, n, i)
+      JOIN t ON t.idempotency_key = u.k
+     ORDER BY u.i)
+SELECT idempotency_key, ledger_txn_id FROM t"""
+
+
+@dataclass(frozen=True)
+class Posting:
+    kind: str
+    order_id: str | None
+    idempotency_key: str
+    currency: str
+    legs: Sequence[Leg]
 
 
 async def post(
@@ -109,23 +122,51 @@ async def post(
     With `defer`, changes no constraint can refuse reach `accounts` only at `flush_deferred`,
     which the caller must run in the same transaction before it commits (or the commit fails).
     """
-    legs = [leg for leg in legs if leg.amount != 0]
-    for leg in legs:
-        if leg.amount < 0 or isinstance(leg.amount, bool):
-            raise LedgerError(f"leg {leg.name}: amount must be a positive integer")
-    txn_id: int | None = await conn.fetchval(
+    posting = Posting(kind, order_id, idempotency_key, currency, legs)
+    return (await post_many(conn, [posting], defer=defer)).get(idempotency_key)
+
+
+async def post_many(
+    conn: asyncpg.Connection, postings: Sequence[Posting], *, defer: bool = False
+) -> dict[str, int]:
+    """`post` for many postings: one statement for their transactions and entries, then
+    their balance changes summed per account. Returns the ledger transaction id of each
+    posted now, by idempotency key (a key posted before, or twice here, is posted once)."""
+    wanted: dict[str, Posting] = {}
+    for p in postings:
+        legs = [leg for leg in p.legs if leg.amount != 0]
+        for leg in legs:
+            if leg.amount < 0 or isinstance(leg.amount, bool):
+                raise LedgerError(f"leg {leg.name}: amount must be a positive integer")
+        wanted.setdefault(p.idempotency_key, replace(p, legs=legs))
+    if not wanted:
+        return {}
+    ps = list(wanted.values())
+    entries = [(p, leg) for p in ps for leg in p.legs]
+    rows = await conn.fetch(
         _POST,
-        kind,
-        order_id,
-        idempotency_key,
-        [leg.debit for leg in legs],
-        [leg.credit for leg in legs],
-        [leg.amount for leg in legs],
-        currency,
-        [leg.name for leg in legs],
+        [p.kind for p in ps],
+        [p.order_id for p in ps],
+        [p.idempotency_key for p in ps],
+        [p.idempotency_key for p, _ in entries],
+        [leg.debit for _, leg in entries],
+        [leg.credit for _, leg in entries],
+        [leg.amount for _, leg in entries],
+        [p.currency for p, _ in entries],
+        [leg.name for _, leg in entries],
     )
-    if txn_id is None:
-        return None
+    posted: dict[str, int] = {r["idempotency_key"]: r["ledger_txn_id"] for r in rows}
+    per_currency: dict[str, list[Leg]] = defaultdict(list)
+    for p in ps:
+        if p.idempotency_key in posted:
+            per_currency[p.currency].extend(p.legs)
+    for currency in sorted(per_currency):
+        await _apply(conn, currency, per_currency[currency], defer)
+    return posted
+
+
+async def _apply(conn: asyncpg.Connection, currency: str, legs: list[Leg], defer: bool) -> None:
+    """The legs' net change per account: parked with `defer` where it may be, else at once."""
     available: dict[str, int] = defaultdict(int)
     frozen: dict[str, int] = defaultdict(int)
     for leg in legs:
@@ -159,7 +200,6 @@ async def post(
         )
         if status != "UPDATE 1":
             raise LedgerError(f"account {account_id} ({currency}) does not exist")
-    return txn_id
 
 
 async def _park(conn: asyncpg.Connection, currency: str, changes: dict[str, int]) -> set[str]:

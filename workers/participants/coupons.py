@@ -2,6 +2,7 @@
 
 import asyncpg
 
+from workers.tcc import barrier
 from workers.tcc.barrier import Entry, Phase, enter
 
 BRANCH = "coupons"
@@ -43,12 +44,25 @@ async def use(conn: asyncpg.Connection, order_id: str, *, locked: bool | None = 
     already: it holds none, so there is nothing to update)."""
     entry = await enter(conn, order_id, BRANCH, Phase.CONFIRM)
     if entry.apply and locked is not False:
+        await _use(conn, [order_id])
+    return entry
+
+
+async def use_many(conn: asyncpg.Connection, order_ids: list[str], locked: set[str]) -> set[str]:
+    """Confirm for many orders (`locked`: those of them holding a locked grant, read for the
+    batch): the orders whose Confirm applied. Any other order wrote nothing: `use` decides it."""
+    applied = await barrier.confirm_many(conn, order_ids, BRANCH)
+    await _use(conn, sorted(applied & locked))
+    return applied
+
+
+async def _use(conn: asyncpg.Connection, order_ids: list[str]) -> None:
+    if order_ids:
         await conn.execute(
             """UPDATE coupon_grants SET state = 'used', updated_at = now()
-               WHERE order_id = $1 AND state = 'locked'""",
-            order_id,
+               WHERE order_id = ANY($1::text[]) AND state = 'locked'""",
+            order_ids,
         )
-    return entry
 
 
 async def give_back(conn: asyncpg.Connection, order_id: str) -> Entry:

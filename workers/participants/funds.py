@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from workers.ledger import deferred_balances
+from workers.tcc import barrier
 from workers.tcc.barrier import Entry, Phase, enter, try_many
 
 BRANCH = "funds"
@@ -126,13 +127,30 @@ async def confirm(
     entry = await enter(conn, order_id, BRANCH, Phase.CONFIRM)
     if not entry.apply:
         return entry, []
+    return entry, (await _confirm_holds(conn, [order_id]))[order_id]
+
+
+async def confirm_many(conn: asyncpg.Connection, order_ids: list[str]) -> dict[str, list[Held]]:
+    """Confirm for many orders none of whose holds is past its deadline (the caller read
+    `expired_holds`), in two statements: the orders whose Confirm applied, with the holds it
+    confirmed. Any other order wrote nothing: `confirm` decides it."""
+    return await _confirm_holds(conn, sorted(await barrier.confirm_many(conn, order_ids, BRANCH)))
+
+
+async def _confirm_holds(conn: asyncpg.Connection, order_ids: list[str]) -> dict[str, list[Held]]:
+    held: dict[str, list[Held]] = {o: [] for o in order_ids}
+    if not order_ids:
+        return held
     rows = await conn.fetch(
         """UPDATE fund_holds SET state = 'confirmed', confirmed_amount = amount,
                resolved_at = now()
-           WHERE order_id = $1 AND state = 'held' RETURNING account_id, amount""",
-        order_id,
+           WHERE order_id = ANY($1::text[]) AND state = 'held'
+           RETURNING order_id, account_id, amount""",
+        order_ids,
     )
-    return entry, [Held(r["account_id"], r["amount"]) for r in rows]
+    for r in rows:
+        held[r["order_id"]].append(Held(r["account_id"], r["amount"]))
+    return held
 
 
 async def cancel(conn: asyncpg.Connection, order_id: str, *, defer: bool = False) -> Entry:

@@ -5,6 +5,7 @@ from collections.abc import Mapping
 import asyncpg
 
 from workers.participants import stock_deferred
+from workers.tcc import barrier
 from workers.tcc.barrier import Entry, Phase, enter
 
 BRANCH = "stock"
@@ -63,12 +64,7 @@ async def _resolve(
     conn: asyncpg.Connection, order_id: str, state: str, move: str, defer: bool
 ) -> None:
     if defer:
-        rows = await stock_deferred.resolve_holds(conn, order_id, state, sold=move == "sold")
-        missing = sorted(r["sku_id"] for r in rows if not r["covered"])
-        if missing:
-            raise HeldStockMissing(
-                f"stock of {', '.join(missing)} holds less than this order's hold"
-            )
+        await _resolve_parked(conn, [order_id], state, sold=move == "sold")
         return
     rows = await conn.fetch(
         """UPDATE stock_holds SET state = $2, resolved_at = now()
@@ -82,6 +78,23 @@ async def _resolve(
             r["sku_id"],
             r["quantity"],
         )
+
+
+async def _resolve_parked(
+    conn: asyncpg.Connection, order_ids: list[str], state: str, *, sold: bool
+) -> None:
+    short = await stock_deferred.resolve_holds(conn, order_ids, state, sold=sold)
+    if short:  # raised, so the attempt (or the savepoint) takes the park back too
+        raise HeldStockMissing(f"stock of {', '.join(short)} holds less than these orders' holds")
+
+
+async def sell_many(conn: asyncpg.Connection, order_ids: list[str]) -> set[str]:
+    """Confirm for many orders, parked until `stock_deferred.flush`: the orders whose Confirm
+    applied, their holds sold. Any other order wrote nothing: `sell` decides it."""
+    applied = await barrier.confirm_many(conn, order_ids, BRANCH)
+    if applied:
+        await _resolve_parked(conn, sorted(applied), "sold", sold=True)
+    return applied
 
 
 async def sell(conn: asyncpg.Connection, order_id: str, *, defer: bool = False) -> Entry:

@@ -75,33 +75,36 @@ async def available(conn: asyncpg.Connection, sku_ids: list[str]) -> dict[str, i
     return {s: found.get(s, 0) for s in sku_ids}
 
 
-# Holds being resolved, parked as sold ($3) or back on sale, and whether their SKU still
-# holds that much (counting what was parked before this statement).
+# Holds being resolved, parked per SKU as sold ($3) or back on sale, and the SKUs that do
+# not hold that much (counting what was parked before this statement).
 _RESOLVE = """
 WITH h AS (
-    UPDATE stock_holds h SET state = $2, resolved_at = now()
-     WHERE h.order_id = $1 AND h.state = 'held'
-    RETURNING h.sku_id, h.quantity,
-              coalesce((SELECT s.held FROM stock s WHERE s.sku_id = h.sku_id), 0)
-            + coalesce((SELECT sum(d.held) FROM pg_temp.deferred_stock d
-                         WHERE d.sku_id = h.sku_id), 0) >= h.quantity AS covered),
+    UPDATE stock_holds SET state = $2, resolved_at = now()
+     WHERE order_id = ANY($1::text[]) AND state = 'held'
+    RETURNING sku_id, quantity),
+per_sku AS (
+    SELECT sku_id, sum(quantity) AS quantity FROM h GROUP BY sku_id),
 parked AS (
     INSERT INTO pg_temp.deferred_stock (sku_id, available, held, sold)
     SELECT sku_id, CASE WHEN $3 THEN 0 ELSE quantity END, -quantity,
            CASE WHEN $3 THEN quantity ELSE 0 END
-      FROM h)
-SELECT sku_id, quantity, covered FROM h"""
+      FROM per_sku)
+SELECT p.sku_id FROM per_sku p
+ WHERE coalesce((SELECT s.held FROM stock s WHERE s.sku_id = p.sku_id), 0)
+     + coalesce((SELECT sum(d.held) FROM pg_temp.deferred_stock d WHERE d.sku_id = p.sku_id), 0)
+     < p.quantity
+ ORDER BY p.sku_id"""
 
 
 async def resolve_holds(
-    conn: asyncpg.Connection, order_id: str, state: str, *, sold: bool
-) -> list[asyncpg.Record]:
-    """Mark the order's open holds `state` and park their stock as sold or back on sale, in
-    one statement; each row says whether its SKU's stock covered the hold. The caller raises
-    when one did not, which undoes the park with everything else of the attempt."""
+    conn: asyncpg.Connection, order_ids: list[str], state: str, *, sold: bool
+) -> list[str]:
+    """Mark the orders' open holds `state` and park their stock as sold or back on sale, in
+    one statement; returns the SKUs whose stock does not cover those holds. The caller raises
+    when there is one, which undoes the park with everything else of the attempt."""
     await _TABLE.ensure(conn)
-    rows: list[asyncpg.Record] = await conn.fetch(_RESOLVE, order_id, state, sold)
-    return rows
+    rows = await conn.fetch(_RESOLVE, sorted(order_ids), state, sold)
+    return [r["sku_id"] for r in rows]
 
 
 async def park(conn: asyncpg.Connection, changes: dict[str, tuple[int, int, int]]) -> None:

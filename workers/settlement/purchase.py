@@ -7,8 +7,10 @@ from dataclasses import dataclass
 import asyncpg
 
 from contracts.events.payments import PaymentDecisionPayload
+from contracts.money import Money
 from workers.ledger import accounts, postings
 from workers.ledger.postings import Leg
+from workers.runtime.errors import PermanentError
 from workers.settlement import checks, prefetch
 from workers.settlement.legs import Payout, purchase_legs
 
@@ -22,6 +24,27 @@ class Purchase:
     payouts: list[tuple[Payout, str]]  # with each merchant's id
     legs: list[Leg]
     problems: list[str]  # empty: it may settle
+
+
+async def verified(tx: asyncpg.Connection, p: PaymentDecisionPayload) -> PaymentDecisionPayload:
+    """The decision as our own records make it: only a payment they say succeeded is
+    confirmed, with the amounts they hold. Anything else (a forged or misrouted event)
+    settles nothing and goes to the dead letters for an operator."""
+    t, why = await prefetch.paid_transaction(tx, p)
+    if t is None:
+        raise PermanentError("unverified_decision", why)
+
+    def m(amount: int) -> Money:
+        return Money(amount=amount, currency=t["currency"])
+
+    return p.model_copy(
+        update={
+            "buyer_id": t["buyer_id"],
+            "total": m(t["total"]),
+            "wallet_part": m(t["wallet_part"]),
+            "gateway_part": m(t["gateway_part"]),
+        }
+    )
 
 
 async def build(tx: asyncpg.Connection, p: PaymentDecisionPayload) -> Purchase:
@@ -58,13 +81,11 @@ async def build(tx: asyncpg.Connection, p: PaymentDecisionPayload) -> Purchase:
     return Purchase(payouts, legs, list(dict.fromkeys(found)))
 
 
-async def post(tx: asyncpg.Connection, p: PaymentDecisionPayload, purchase: Purchase) -> None:
-    await postings.post(
-        tx,
-        kind="purchase",
-        order_id=p.order_id,
-        idempotency_key=f"purchase:{p.order_id}",
-        currency=p.total.currency,
-        legs=purchase.legs,
-        defer=True,  # flushed in before_commit
+def posting(p: PaymentDecisionPayload, purchase: Purchase) -> postings.Posting:
+    return postings.Posting(
+        "purchase", p.order_id, f"purchase:{p.order_id}", p.total.currency, purchase.legs
     )
+
+
+async def post(tx: asyncpg.Connection, p: PaymentDecisionPayload, purchase: Purchase) -> None:
+    await postings.post_many(tx, [posting(p, purchase)], defer=True)  # flushed in before_commit

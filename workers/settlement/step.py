@@ -17,12 +17,9 @@ import asyncpg
 
 from contracts.envelope import Envelope
 from contracts.events.outcomes import (
-    MerchantPayout,
     OrderCancelled,
     OrderClosedPayload,
     OrderManualReview,
-    OrderSettled,
-    OrderSettledPayload,
 )
 from contracts.events.payments import (
     PaymentDecisionPayload,
@@ -31,7 +28,6 @@ from contracts.events.payments import (
     PaymentSucceeded,
 )
 from contracts.events.refunds import RefundRequested
-from contracts.money import Money
 from contracts.topics import ORDERS_REFUNDS, PAYMENTS_DECIDED, Topic
 from workers.ledger import postings
 from workers.order_state import set_order_state
@@ -39,35 +35,12 @@ from workers.participants import coupons, funds, stock, stock_deferred
 from workers.review.openers import settlement_verdict
 from workers.review.rules import OPERATOR_REASON
 from workers.review.store import order_state
-from workers.runtime.errors import PermanentError
 from workers.runtime.stage import Stage
 from workers.runtime.undoable import undoable
-from workers.settlement import prefetch, purchase, store
+from workers.settlement import outcomes, prefetch, purchase, sale_batch, store
+from workers.settlement.outcomes import OPEN
 from workers.settlement.refund_step import refund
 from workers.tcc.barrier import Verdict
-
-OPEN = ("built", "funds_frozen", "payment_requested", "paid", "manual_review")
-
-
-async def _verified(tx: asyncpg.Connection, p: PaymentDecisionPayload) -> PaymentDecisionPayload:
-    """The decision as our own records make it: only a payment they say succeeded is
-    confirmed, with the amounts they hold. Anything else (a forged or misrouted event)
-    settles nothing and goes to the dead letters for an operator."""
-    t, why = await prefetch.paid_transaction(tx, p)
-    if t is None:
-        raise PermanentError("unverified_decision", why)
-
-    def m(amount: int) -> Money:
-        return Money(amount=amount, currency=t["currency"])
-
-    return p.model_copy(
-        update={
-            "buyer_id": t["buyer_id"],
-            "total": m(t["total"]),
-            "wallet_part": m(t["wallet_part"]),
-            "gateway_part": m(t["gateway_part"]),
-        }
-    )
 
 
 async def _operator_closes(tx: asyncpg.Connection, p: PaymentDecisionPayload) -> bool:
@@ -95,7 +68,7 @@ class Settlement(Stage):
         self, event: Envelope, tx: asyncpg.Connection, prepared: Any
     ) -> Sequence[Envelope]:
         if isinstance(event, PaymentSucceeded):
-            return await self._confirm(tx, event)
+            return sale_batch.sold(event) or await self._confirm(tx, event)
         if isinstance(event, PaymentFailed):
             return await self._cancel(tx, event)
         if isinstance(event, RefundRequested):
@@ -115,6 +88,7 @@ class Settlement(Stage):
 
     async def before_batch(self, events: list[Envelope], tx: asyncpg.Connection) -> None:
         await prefetch.prefetch(events, tx)
+        await sale_batch.sell_batch(tx, events)
 
     async def before_commit(self, tx: asyncpg.Connection) -> None:
         # Hot rows last, each once, in key order: stock, then merchant and fee accounts.
@@ -122,7 +96,7 @@ class Settlement(Stage):
         await postings.flush_deferred(tx)
 
     async def _confirm(self, tx: asyncpg.Connection, event: PaymentSucceeded) -> Sequence[Envelope]:
-        p = await _verified(tx, event.payload)
+        p = await purchase.verified(tx, event.payload)
         bought = await purchase.build(tx, p)
         if bought.problems:  # money that does not add up is never posted
             await _release_holds(tx, p.order_id)
@@ -140,36 +114,9 @@ class Settlement(Stage):
             return await self._broken(tx, event, p, str(broken).splitlines()[0])
         if stopped is not None:
             return stopped
-        payouts = bought.payouts
         await store.set_transaction_status(tx, p.transaction_id, "settled")
         await set_order_state(tx, p.order_id, "settled", OPEN)
-        cur = p.total.currency
-
-        def m(amount: int) -> Money:
-            return Money(amount=amount, currency=cur)
-
-        return [
-            OrderSettled.caused_by(
-                event,
-                OrderSettledPayload(
-                    order_id=p.order_id,
-                    transaction_id=p.transaction_id,
-                    total=p.total,
-                    wallet_part=p.wallet_part,
-                    gateway_part=p.gateway_part,
-                    payouts=[
-                        MerchantPayout(
-                            sub_order_id=s.sub_order_id,
-                            merchant_id=mid,
-                            gross=m(s.amount),
-                            fee=m(s.fee),
-                            net=m(s.net),
-                        )
-                        for s, mid in payouts
-                    ],
-                ),
-            )
-        ]
+        return [outcomes.settled(event, p, bought.payouts)]
 
     async def _sell(
         self,

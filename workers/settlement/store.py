@@ -22,16 +22,23 @@ async def details(
 async def set_transaction_status(
     conn: asyncpg.Connection, transaction_id: str, status: str, reason: str | None = None
 ) -> bool:
+    return await set_transaction_statuses(conn, [transaction_id], status, reason) == 1
+
+
+async def set_transaction_statuses(
+    conn: asyncpg.Connection, transaction_ids: list[str], status: str, reason: str | None = None
+) -> int:
     # Only a pending or paid transaction moves; a settled or cancelled one never changes.
     result = await conn.execute(
         """UPDATE transactions SET status = $2, status_reason = coalesce($3, status_reason),
                updated_at = now()
-           WHERE transaction_id = $1 AND status IN ('pending_payment', 'paid', 'manual_review')""",
-        transaction_id,
+           WHERE transaction_id = ANY($1::text[])
+             AND status IN ('pending_payment', 'paid', 'manual_review')""",
+        sorted(transaction_ids),
         status,
         reason,
     )
-    return bool(result == "UPDATE 1")
+    return int(result.split()[-1])
 
 
 Paid = tuple[asyncpg.Record | None, str]

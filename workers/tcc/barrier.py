@@ -11,7 +11,7 @@ check-then-act: the primary key (gid, branch, phase) serialises racing phases.
 
 A branch's Confirm and Cancel exclude each other by a unique index (migration 0021), which
 sees rows of transactions still in flight where a snapshot would not: the usual Confirm or
-Cancel is one statement (`_second_phase`); anything else takes the slow path, which locks the
+Cancel is one statement (`confirm_many`, `_cancel`); anything else takes the slow path, which locks the
 Try row and looks again.
 """
 
@@ -97,29 +97,27 @@ async def _has(conn: asyncpg.Connection, gid: str, branch: str, phase: Phase) ->
     )
 
 
-# Confirm or Cancel in one statement. `fresh` is the Try row a Cancel writes when it finds
+# The usual Cancel in one statement. `fresh` is the Try row a Cancel writes when it finds
 # none (an empty cancel); `outcome` goes in only after a Try that applied, or with that empty
-# cancel, and the unique index turns it into nothing when the opposite phase is there.
-_SECOND_PHASE = """
+# cancel, and the unique index turns it into nothing when the Confirm is there.
+_CANCEL = """
 WITH fresh AS (
     INSERT INTO tcc_barrier (gid, branch, phase, origin)
-    SELECT $1, $2, 'try', 'empty_cancel' WHERE $3::text = 'cancel'
+    VALUES ($1, $2, 'try', 'empty_cancel')
     ON CONFLICT DO NOTHING RETURNING origin),
 tried AS (
     SELECT origin FROM tcc_barrier WHERE gid = $1 AND branch = $2 AND phase = 'try'),
 outcome AS (
     INSERT INTO tcc_barrier (gid, branch, phase, origin)
-    SELECT $1, $2, $3::text, CASE WHEN EXISTS (SELECT FROM fresh) THEN 'empty_cancel' ELSE 'applied' END
+    SELECT $1, $2, 'cancel', CASE WHEN EXISTS (SELECT FROM fresh) THEN 'empty_cancel' ELSE 'applied' END
      WHERE EXISTS (SELECT FROM fresh) OR EXISTS (SELECT FROM tried WHERE origin = 'applied')
     ON CONFLICT DO NOTHING RETURNING 1)
 SELECT EXISTS (SELECT FROM fresh) AS empty, EXISTS (SELECT FROM outcome) AS written"""
 
 
-async def _second_phase(
-    conn: asyncpg.Connection, gid: str, branch: str, phase: Phase
-) -> Entry | None:
-    """The usual Confirm or Cancel; None when the slow path must decide (nothing written)."""
-    row = await conn.fetchrow(_SECOND_PHASE, gid, branch, phase.value)
+async def _cancel(conn: asyncpg.Connection, gid: str, branch: str) -> Entry | None:
+    """The usual Cancel; None when the slow path must decide (nothing written)."""
+    row = await conn.fetchrow(_CANCEL, gid, branch)
     if row["empty"]:
         return Entry(Verdict.EMPTY_CANCEL, "cancel without try")
     return Entry(Verdict.APPLY) if row["written"] else None
@@ -133,7 +131,31 @@ async def enter(conn: asyncpg.Connection, gid: str, branch: str, phase: Phase) -
         if origin == "empty_cancel":
             return Entry(Verdict.REFUSED, "try after cancel")
         return Entry(Verdict.DUPLICATE)
-    return await _second_phase(conn, gid, branch, phase) or await _slow(conn, gid, branch, phase)
+    if phase is Phase.CONFIRM and gid in await confirm_many(conn, [gid], branch):
+        return Entry(Verdict.APPLY)
+    if phase is Phase.CANCEL:
+        entry = await _cancel(conn, gid, branch)
+        if entry is not None:
+            return entry
+    return await _slow(conn, gid, branch, phase)
+
+
+# The usual Confirm of many global transactions: written after a Try that applied, in gid
+# order; the unique index turns it into nothing when the Cancel is there (or in flight).
+_CONFIRM_MANY = """
+INSERT INTO tcc_barrier (gid, branch, phase, origin)
+SELECT gid, branch, 'confirm', 'applied' FROM tcc_barrier
+ WHERE gid = ANY($1::text[]) AND branch = $2 AND phase = 'try' AND origin = 'applied'
+ ORDER BY gid
+ON CONFLICT DO NOTHING RETURNING gid"""
+
+
+async def confirm_many(conn: asyncpg.Connection, gids: list[str], branch: str) -> set[str]:
+    """Confirm of one branch for many global transactions in one statement: the gids whose
+    Confirm applies. Any other gid wrote nothing; `enter` decides it (a duplicate, a refusal,
+    a Try still in flight)."""
+    rows = await conn.fetch(_CONFIRM_MANY, sorted(set(gids)), branch)
+    return {r["gid"] for r in rows}
 
 
 async def try_many(conn: asyncpg.Connection, gids: list[str], branch: str) -> dict[str, Entry]:

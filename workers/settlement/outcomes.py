@@ -1,0 +1,42 @@
+"""The events settlement publishes when an order is done."""
+
+from contracts.envelope import Envelope
+from contracts.events.outcomes import MerchantPayout, OrderSettled, OrderSettledPayload
+from contracts.events.payments import PaymentDecisionPayload
+from contracts.money import Money
+from workers.settlement.legs import Payout
+
+# The states settlement moves an order on from; a settled or cancelled order stays so.
+OPEN = ("built", "funds_frozen", "payment_requested", "paid", "manual_review")
+
+
+def settled(
+    event: Envelope, p: PaymentDecisionPayload, payouts: list[tuple[Payout, str]]
+) -> Envelope:
+    """`OrderSettled`: what the buyer paid and what each merchant is owed (`payouts`, with
+    each merchant's id)."""
+    cur = p.total.currency
+
+    def m(amount: int) -> Money:
+        return Money(amount=amount, currency=cur)
+
+    return OrderSettled.caused_by(
+        event,
+        OrderSettledPayload(
+            order_id=p.order_id,
+            transaction_id=p.transaction_id,
+            total=p.total,
+            wallet_part=p.wallet_part,
+            gateway_part=p.gateway_part,
+            payouts=[
+                MerchantPayout(
+                    sub_order_id=s.sub_order_id,
+                    merchant_id=mid,
+                    gross=m(s.amount),
+                    fee=m(s.fee),
+                    net=m(s.net),
+                )
+                for s, mid in payouts
+            ],
+        ),
+    )
