@@ -193,6 +193,10 @@ def _payload(req: PaymentRequest, notice: Notice, **extra: Any) -> PaymentDecisi
     )
 
 
+# The states an order's payment decision moves it on from.
+AWAITING_PAYMENT = ("funds_frozen", "payment_requested")
+
+
 async def _order_decision(
     tx: asyncpg.Connection,
     cause: Envelope | None,
@@ -202,14 +206,24 @@ async def _order_decision(
     detail: str | None,
 ) -> Envelope:
     assert req.order_id is not None
-    open_states = ("funds_frozen", "payment_requested")
+    if outcome == "mismatch":
+        await set_order_state(tx, req.order_id, "manual_review", AWAITING_PAYMENT, detail)
+    elif outcome == "succeeded":
+        await set_order_state(tx, req.order_id, "paid", AWAITING_PAYMENT)
+    return order_decided(cause, req, notice, outcome, detail)
+
+
+def order_decided(
+    cause: Envelope | None, req: PaymentRequest, notice: Notice, outcome: str, detail: str | None
+) -> Envelope:
+    """The event that tells settlement how the order's payment was decided (`outcome`:
+    succeeded, failed or mismatch); the order's state moved already."""
+    assert req.order_id is not None
     key = notice.callback_id
     if outcome == "mismatch":
-        await set_order_state(tx, req.order_id, "manual_review", open_states, detail)
         payload = _payload(req, notice, reason_code="amount_mismatch", detail=detail)
         return event(PaymentNeedsReview, cause, req.order_id, key, payload)
     if outcome == "succeeded":
-        await set_order_state(tx, req.order_id, "paid", open_states)
         return event(PaymentSucceeded, cause, req.order_id, key, _payload(req, notice))
     payload = _payload(
         req,

@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from contracts.envelope import Envelope
 from contracts.events.gateway import GatewayCallbackReceived
 from contracts.topics import GATEWAY_CALLBACKS, Topic
-from workers.callback_handling import decision, store
+from workers.callback_handling import decide_batch, decision, store
 from workers.callback_handling.verify import verified_notice
 from workers.runtime import locks
 from workers.runtime.stage import Stage
@@ -36,10 +36,17 @@ class CallbackHandling(Stage):
     ) -> None:
         self.redis, self.keys, self.tolerance_s, self.clock = redis, keys, tolerance_s, clock
 
+    async def before_batch(self, events: list[Envelope], tx: asyncpg.Connection) -> None:
+        verifier = decide_batch.Verifier(self.keys, self.tolerance_s, self.clock())
+        await decide_batch.decide_batch(tx, self.redis, verifier, events)
+
     async def handle(
         self, event: Envelope, tx: asyncpg.Connection, prepared: Any
     ) -> Sequence[Envelope]:
         assert isinstance(event, GatewayCallbackReceived)
+        done = decide_batch.decided(event)
+        if done is not None:
+            return done
         received = event.payload
         notice = verified_notice(received, self.keys, self.tolerance_s, now=self.clock())
         await locks.held_for_batch(self.redis, f"payment:{notice.payment_id}")

@@ -41,11 +41,27 @@ def late_refund_id(gateway_ref: str) -> str:
 
 async def charge_seen(conn: asyncpg.Connection, gateway_ref: str) -> bool:
     """Whether this charge was recorded as a success before (a repeated answer)."""
-    found = await conn.fetchval(
-        "SELECT 1 FROM gateway_charges WHERE gateway_ref = $1 AND status = 'succeeded'",
-        gateway_ref,
+    return gateway_ref in await charges_seen(conn, [gateway_ref])
+
+
+async def charges_seen(conn: asyncpg.Connection, gateway_refs: list[str]) -> set[str]:
+    """The charges (of these) recorded as a success before."""
+    rows = await conn.fetch(
+        """SELECT gateway_ref FROM gateway_charges
+            WHERE gateway_ref = ANY($1::text[]) AND status = 'succeeded'""",
+        gateway_refs,
     )
-    return found is not None
+    return {r["gateway_ref"] for r in rows}
+
+
+@dataclass(frozen=True)
+class Charge:
+    payment_id: str
+    gateway_ref: str
+    amount: int
+    currency: str
+    status: str
+    source: str
 
 
 async def record_charge(
@@ -59,18 +75,24 @@ async def record_charge(
     source: str,
 ) -> None:
     """Every charge learned, first success included; a success is never overwritten."""
+    await record_charges(conn, [Charge(payment_id, gateway_ref, amount, currency, status, source)])
+
+
+async def record_charges(conn: asyncpg.Connection, charges: list[Charge]) -> None:
+    """`record_charge` for many charges (each gateway ref once) in one statement."""
     await conn.execute(
         """INSERT INTO gateway_charges (gateway_ref, payment_id, amount, currency, status,
                                         source)
-           VALUES ($1, $2, $3, $4, $5, $6)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[],
+                                $6::text[]) ORDER BY 1
            ON CONFLICT (gateway_ref) DO UPDATE SET status = 'succeeded', updated_at = now()
            WHERE excluded.status = 'succeeded' AND gateway_charges.status <> 'succeeded'""",
-        gateway_ref,
-        payment_id,
-        amount,
-        currency,
-        status,
-        source,
+        [c.gateway_ref for c in charges],
+        [c.payment_id for c in charges],
+        [c.amount for c in charges],
+        [c.currency for c in charges],
+        [c.status for c in charges],
+        [c.source for c in charges],
     )
 
 

@@ -12,22 +12,19 @@ where the failure is pinned on its order and sent to review.
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from uuid import UUID
 
 import asyncpg
-import structlog
 
 from contracts.envelope import Envelope
 from contracts.events.payments import PaymentDecisionPayload, PaymentSucceeded
 from workers.ledger import postings
 from workers.order_state import set_order_states
 from workers.participants import coupons, funds, stock
-from workers.runtime.errors import PermanentError, is_transient
-from workers.runtime.stage import current_batch
+from workers.runtime.at_once import Answers, answer_at_once, answered
+from workers.runtime.errors import PermanentError
 from workers.settlement import outcomes, prefetch, purchase, store
 
-log = structlog.get_logger()
-_KEY = "settlement.sold"
+_NAME = "settlement.sale"
 # Below this many sales the savepoint costs more round trips than selling one by one.
 MIN_SALES = 2
 
@@ -55,27 +52,15 @@ async def sell_batch(tx: asyncpg.Connection, events: Sequence[Envelope]) -> None
             sales.append(_Sale(e, p, bought))
     if len(sales) < MIN_SALES:
         return
-    try:
-        async with tx.transaction():
-            sold = await _sell(tx, sales)
-    except Exception as exc:
-        if is_transient(exc):
-            raise
-        log.info("batch_sale_undone", orders=len(sales), error=str(exc).splitlines()[0])
-        return
-    current_batch().resources[_KEY] = sold
+    await answer_at_once(tx, _NAME, lambda: _sell(tx, sales))
 
 
 def sold(event: Envelope) -> list[Envelope] | None:
-    """What the event publishes if `sell_batch` sold its order; None: handle it."""
-    try:
-        found = current_batch().resources.get(_KEY)
-    except RuntimeError:  # no batch: called on its own (a test, a tool)
-        return None
-    return found.get(event.event_id) if isinstance(found, dict) else None
+    """What the event publishes if it was handled here; None: handle it."""
+    return answered(_NAME, event)
 
 
-async def _sell(tx: asyncpg.Connection, sales: list[_Sale]) -> dict[UUID, list[Envelope]]:
+async def _sell(tx: asyncpg.Connection, sales: list[_Sale]) -> Answers:
     by_order = {s.payment.order_id: s for s in sales}
     held = await funds.confirm_many(tx, list(by_order))
     for order_id, holds in held.items():
