@@ -9,19 +9,20 @@ async def set_order_states(
     state: str,
     from_states: tuple[str, ...],
     reason: str | None = None,
-) -> int:
-    """Move orders forward only from the states given, never backwards; returns how many
+) -> set[str]:
+    """Move orders forward only from the states given, never backwards; returns those that
     moved."""
-    status = await conn.execute(
+    rows = await conn.fetch(
         """UPDATE orders SET state = $2, state_reason = coalesce($4, state_reason),
                updated_at = now()
-           WHERE order_id = ANY($1::text[]) AND state = ANY($3::text[])""",
+           WHERE order_id = ANY($1::text[]) AND state = ANY($3::text[])
+           RETURNING order_id""",
         sorted(order_ids),
         state,
         list(from_states),
         reason,
     )
-    return int(status.split()[-1])
+    return {r["order_id"] for r in rows}
 
 
 async def set_order_state(
@@ -32,4 +33,4 @@ async def set_order_state(
     reason: str | None = None,
 ) -> bool:
     """Move one order forward only from the states given: never backwards."""
-    return await set_order_states(conn, [order_id], state, from_states, reason) == 1
+    return order_id in await set_order_states(conn, [order_id], state, from_states, reason)

@@ -25,6 +25,7 @@ from tests.support.pipeline import (
     order_submitted,
     seed_catalogue,
 )
+from tests.support.services import scratch_database
 from workers.app import build_stage
 from workers.ledger import accounts
 from workers.runtime.batch import run_batch
@@ -142,8 +143,14 @@ async def test_a_batch_of_payments_is_sold_at_once_and_a_redelivery_changes_noth
 
 
 async def test_a_sale_that_breaks_an_invariant_is_undone_and_only_that_order_goes_to_review(
-    services: Settings, pool: asyncpg.Pool
+    services: Settings,
 ) -> None:
+    # A database of its own: the broken hold stays broken (the audit would see it).
+    async with scratch_database(services, "salebroken") as pool:
+        await _a_broken_sale(services, pool)
+
+
+async def _a_broken_sale(services: Settings, pool: asyncpg.Pool) -> None:
     buyer = f"sx-{uuid.uuid4().hex[:8]}"
     paid = await _paid(services, pool, [buyer], 4)
     broken = paid[1].correlation_id

@@ -7,9 +7,10 @@ the stage moves on: the sweeper asks the gateway later. A gateway outage never h
 partition."""
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
+from uuid import UUID
 
 import asyncpg
 import structlog
@@ -21,7 +22,7 @@ from contracts.topics import FUNDS_FROZEN, Topic
 from infra.settings import Settings
 from workers.gateway.registry import Gateways
 from workers.gateway_request import store
-from workers.order_state import set_order_state
+from workers.order_state import set_order_states
 from workers.payments import records, rules
 from workers.payments.calls import ask
 from workers.payments.rules import Asked
@@ -51,6 +52,7 @@ def _decision(frozen: FundsFrozenPayload, **extra: Any) -> PaymentDecisionPayloa
 class GatewayRequest(Stage):
     name: ClassVar[str] = "gateway_request"
     consumes: ClassVar[Topic] = FUNDS_FROZEN
+    batched: ClassVar[bool] = True
 
     def __init__(self, pool: asyncpg.Pool, gateways: Gateways, settings: Settings) -> None:
         self.pool, self.gateways, self.settings = pool, gateways, settings
@@ -85,35 +87,73 @@ class GatewayRequest(Stage):
     async def handle(
         self, event: Envelope, tx: asyncpg.Connection, prepared: Any
     ) -> Sequence[Envelope]:
-        assert isinstance(event, FundsFrozen)
-        frozen = event.payload
-        if prepared is None and frozen.gateway_part.amount > 0:
-            return []  # the order was closed before we asked the gateway
-        if prepared is None:  # paid wholly from the wallet: no gateway call
-            if not await set_order_state(tx, frozen.order_id, "paid", ("funds_frozen",)):
-                return []  # no longer open: the payment window closed first
-            return [PaymentSucceeded.caused_by(event, _decision(frozen))]
-        assert isinstance(prepared, Asked)
-        payment_id = payment_id_for(frozen.transaction_id)
-        s = self.settings
-        check_at = rules.first_check_at(
-            datetime.now(UTC), prepared.outcome, s.callback_grace_s, s.sweeper_schedule
+        return (await self.handle_batch([event], tx, {event.event_id: prepared}))[0]
+
+    async def handle_batch(
+        self, events: list[Envelope], tx: asyncpg.Connection, prepared: Mapping[UUID, Any]
+    ) -> list[Sequence[Envelope]]:
+        """The gateway's answers recorded and the orders moved on, one statement each for
+        the whole batch."""
+        frozen = [e for e in events if isinstance(e, FundsFrozen)]
+        assert len(frozen) == len(events)
+        # Paid wholly from the wallet (no gateway call): paid now, unless no longer open (the
+        # payment window closed first); an order's second event finds it paid already.
+        wallet_only = [
+            e
+            for e in frozen
+            if prepared.get(e.event_id) is None and e.payload.gateway_part.amount == 0
+        ]
+        paid = await set_order_states(
+            tx, [e.payload.order_id for e in wallet_only], "paid", ("funds_frozen",)
         )
-        await records.record_answer(tx, payment_id, prepared, check_at)
-        if prepared.outcome == "refused":
+        first: dict[str, UUID] = {}
+        for e in wallet_only:
+            first.setdefault(e.payload.order_id, e.event_id)
+        asked = [
+            (e, prepared[e.event_id]) for e in frozen if isinstance(prepared.get(e.event_id), Asked)
+        ]
+        s, now = self.settings, datetime.now(UTC)
+        await records.record_answers(
+            tx,
+            [
+                (
+                    payment_id_for(e.payload.transaction_id),
+                    a,
+                    rules.first_check_at(now, a.outcome, s.callback_grace_s, s.sweeper_schedule),
+                )
+                for e, a in asked
+            ],
+        )
+        # Accepted or unknown: the decision comes with a callback or the sweeper's query.
+        requested = [e.payload.order_id for e, a in asked if a.outcome != "refused"]
+        await set_order_states(tx, requested, "payment_requested", ("funds_frozen",))
+        answers: dict[UUID, list[Envelope]] = {}
+        for e in wallet_only:
+            o = e.payload.order_id
+            mine = o in paid and first[o] == e.event_id
+            answers[e.event_id] = (
+                [PaymentSucceeded.caused_by(e, _decision(e.payload))] if mine else []
+            )
+        for e, a in asked:
+            answers[e.event_id] = self._answered(e, a)
+        # Any other event: the order was closed before we asked the gateway.
+        return [answers.get(e.event_id, []) for e in frozen]
+
+    def _answered(self, event: FundsFrozen, asked: Asked) -> list[Envelope]:
+        frozen = event.payload
+        if asked.outcome == "refused":
             return [
                 PaymentFailed.caused_by(
                     event,
                     _decision(
                         frozen,
                         reason_code="gateway_refused_request",
-                        detail=f"gateway refused: {(prepared.refusal or '')[:500]}",
+                        detail=f"gateway refused: {(asked.refusal or '')[:500]}",
                     ),
                 )
             ]
-        if prepared.outcome == "unknown":
+        if asked.outcome == "unknown":
             UNKNOWN_PAYMENTS.inc()
+            payment_id = payment_id_for(frozen.transaction_id)
             log.warning("payment_unknown", payment_id=payment_id, order_id=frozen.order_id)
-        # Accepted or unknown: the decision comes with a callback or the sweeper's query.
-        await set_order_state(tx, frozen.order_id, "payment_requested", ("funds_frozen",))
         return []
