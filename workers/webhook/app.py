@@ -85,7 +85,8 @@ class Webhook:
             answer = {"received": True, "event_id": str(event_id), "duplicate": True}
             return web.json_response(answer)
         metrics.WEBHOOK_CALLBACKS.labels(provider, "accepted").inc()
-        log.info("webhook_accepted", provider=provider, event_id=str(event_id))
+        # Per callback only at DEBUG, as the stages log per event: the counter above counts them.
+        log.debug("webhook_accepted", provider=provider, event_id=str(event_id))
         return web.json_response({"received": True, "event_id": str(event_id)})
 
     @staticmethod
