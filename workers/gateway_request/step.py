@@ -6,7 +6,6 @@ payment; no answer we can trust makes it `unknown`, with every exchange kept as 
 the stage moves on: the sweeper asks the gateway later. A gateway outage never holds the
 partition."""
 
-import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -21,7 +20,8 @@ from contracts.events.payments import PaymentDecisionPayload, PaymentFailed, Pay
 from contracts.topics import FUNDS_FROZEN, Topic
 from infra.settings import Settings
 from workers.gateway.registry import Gateways
-from workers.gateway_request import store
+from workers.gateway_request import charges
+from workers.gateway_request.charges import payment_id_for
 from workers.order_state import set_order_states
 from workers.payments import records, rules
 from workers.payments.calls import ask
@@ -31,10 +31,6 @@ from workers.runtime.metrics import UNKNOWN_PAYMENTS
 from workers.runtime.stage import Stage
 
 log = structlog.get_logger()
-
-
-def payment_id_for(transaction_id: str, attempt: int = 1) -> str:
-    return f"{transaction_id}-p{attempt}"
 
 
 def _decision(frozen: FundsFrozenPayload, **extra: Any) -> PaymentDecisionPayload:
@@ -49,6 +45,9 @@ def _decision(frozen: FundsFrozenPayload, **extra: Any) -> PaymentDecisionPayloa
     )
 
 
+_UNPLANNED = object()
+
+
 class GatewayRequest(Stage):
     name: ClassVar[str] = "gateway_request"
     consumes: ClassVar[Topic] = FUNDS_FROZEN
@@ -56,33 +55,25 @@ class GatewayRequest(Stage):
 
     def __init__(self, pool: asyncpg.Pool, gateways: Gateways, settings: Settings) -> None:
         self.pool, self.gateways, self.settings = pool, gateways, settings
+        self._planned: dict[UUID, charges.Planned] = {}  # this batch's, until `prepare`
+
+    async def before_prepare(self, events: list[Envelope]) -> None:
+        card = [e for e in events if isinstance(e, FundsFrozen) and e.payload.gateway_part.amount]
+        self._planned = await charges.plan(self.pool, self.gateways, card) if card else {}
 
     async def prepare(self, event: Envelope) -> Asked | None:
         assert isinstance(event, FundsFrozen)
-        frozen = event.payload
-        if frozen.gateway_part.amount == 0:
+        if event.payload.gateway_part.amount == 0:
             return None
-        if not await store.still_to_pay(self.pool, frozen.order_id):
+        planned = self._planned.pop(event.event_id, _UNPLANNED)
+        if planned is _UNPLANNED:  # prepared on its own
+            planned = (await charges.plan(self.pool, self.gateways, [event]))[event.event_id]
+        if isinstance(planned, PermanentError):
+            raise planned
+        if planned is None:
             return None  # cancelled (payment window) before we got to it: charge nothing
-        try:
-            gateway = self.gateways.for_method(frozen.payment_method)
-        except ValueError as exc:  # routes changed since the order was built
-            raise PermanentError("unsupported_payment_method", str(exc)) from None
-        payment_id = payment_id_for(frozen.transaction_id)
-        req = rules.charge_request(payment_id, frozen.order_id, frozen.gateway_part)
-        body = json.dumps(
-            {
-                "payment_id": payment_id,
-                "order_id": frozen.order_id,
-                "amount": frozen.gateway_part.model_dump(),
-                "adapter": gateway.name,
-            },
-            sort_keys=True,
-        )
-        await store.record_request(
-            self.pool, payment_id, frozen, gateway.name, req.idempotency_key, body
-        )
-        return await ask(gateway, req, self.settings)
+        assert isinstance(planned, charges.Charge)
+        return await ask(planned.gateway, planned.request, self.settings)
 
     async def handle(
         self, event: Envelope, tx: asyncpg.Connection, prepared: Any

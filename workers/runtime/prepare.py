@@ -13,6 +13,8 @@ PREPARE_CONCURRENCY = 32
 
 async def prepare_all(stage: Stage, events: list[Envelope]) -> dict[uuid.UUID, Any]:
     """Run `prepare` outside the transaction; a permanent failure is kept per event."""
+    if events:
+        await stage.before_prepare(events)
     limit = asyncio.Semaphore(PREPARE_CONCURRENCY)
 
     async def one(ev: Envelope) -> Any:

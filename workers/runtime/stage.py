@@ -32,6 +32,12 @@ class Stage(ABC):
         idempotency key). Its result is passed to `handle`. Default: nothing."""
         return None
 
+    async def before_prepare(self, events: list[Envelope]) -> None:
+        """Runs once per batch before `prepare` runs for each of its new events, outside any
+        transaction: what the prepares need, read or recorded for the whole batch at once.
+        Default: nothing."""
+        return None
+
     # A set-based stage handles its batch's new events in one call (`handle_batch`): one
     # statement per table for the whole batch instead of several per event.
     batched: ClassVar[bool] = False
