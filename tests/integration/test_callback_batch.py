@@ -12,8 +12,6 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
-from contracts.codec import decode
-from contracts.envelope import Envelope
 from contracts.events.gateway import (
     GatewayCallbackBody,
     GatewayCallbackReceived,
@@ -24,11 +22,10 @@ from contracts.money import Money
 from contracts.signing import sign
 from infra.settings import Settings
 from tests.support.gateway_edge import plant_payment
-from tests.support.pipeline import consumed, order_state
+from tests.support.pipeline import consumed, order_state, published
 from workers.callback_handling import decide_batch
 from workers.callback_handling.step import CallbackHandling
 from workers.runtime.batch import run_batch
-from workers.runtime.outbox import Message
 from workers.runtime.stage import batch_scope
 
 pytestmark = pytest.mark.integration
@@ -79,10 +76,6 @@ async def _payments(pool: asyncpg.Pool, n: int) -> list[str]:
     return orders
 
 
-def _published(messages: list[Message]) -> list[Envelope]:
-    return [decode(m.topic, m.value) for m in messages if m.value is not None]
-
-
 async def _payment(pool: asyncpg.Pool, order_id: str) -> tuple[str, str | None]:
     row = await pool.fetchrow(
         "SELECT status, gateway_ref FROM payment_requests WHERE order_id = $1", order_id
@@ -117,7 +110,7 @@ async def test_usual_answers_are_decided_at_once_and_the_rest_one_by_one(
 
         done = await run_batch(pool, stage, [consumed(e, i) for i, e in enumerate(batch)], 1)
         assert (done.processed, len(done.dead)) == (6, 0)
-        out = _published(done.messages)
+        out = published(done.messages)
         succeeded = sorted(e.correlation_id for e in out if isinstance(e, PaymentSucceeded))
         assert succeeded == sorted([*paid, twice])
         assert [e.correlation_id for e in out if isinstance(e, PaymentFailed)] == [declined]
@@ -145,7 +138,7 @@ async def test_usual_answers_are_decided_at_once_and_the_rest_one_by_one(
         # The same callbacks delivered again (new event ids): replays, nothing decided.
         again = [e.model_copy(update={"event_id": uuid.uuid4()}) for e in batch]
         done = await run_batch(pool, stage, [consumed(e, i) for i, e in enumerate(again)], 1)
-        assert (done.processed, len(done.dead), _published(done.messages)) == (6, 0, [])
+        assert (done.processed, len(done.dead), published(done.messages)) == (6, 0, [])
         for o in paid:
             assert await _payment(pool, o) == ("succeeded", f"gw-pay-{o}")
     finally:

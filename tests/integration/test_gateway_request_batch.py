@@ -9,8 +9,6 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
-from contracts.codec import decode
-from contracts.envelope import Envelope
 from contracts.events.funds import FundsFrozen
 from contracts.events.payments import PaymentSucceeded
 from infra.settings import Settings
@@ -19,21 +17,14 @@ from tests.support.pipeline import (
     fund_wallet,
     order_state,
     order_submitted,
+    published,
     seed_catalogue,
+    through_stages,
 )
 from workers.app import build_stage
 from workers.runtime.batch import run_batch
-from workers.runtime.outbox import Message
 
 pytestmark = pytest.mark.integration
-
-
-def _events(messages: list[Message]) -> list[Envelope]:
-    return [
-        decode(m.topic, m.value)
-        for m in messages
-        if m.value is not None and not m.topic.endswith(".dlq")
-    ]
 
 
 async def test_a_batch_pays_each_wallet_order_once_and_requests_the_rest(
@@ -49,16 +40,12 @@ async def test_a_batch_pays_each_wallet_order_once_and_requests_the_rest(
     card = [
         order_submitted(f"gr-{run}-c{i}", buyer, {"sku-mug": 1}, "gateway_only") for i in range(2)
     ]
+    events = await through_stages(services, pool, [*wallet, *card], ("order_build", "fund_freeze"))
+    frozen = [e for e in events if isinstance(e, FundsFrozen)]
+    assert len(frozen) == 5
+    again = frozen[0].model_copy(update={"event_id": uuid.uuid4()})
     redis = Redis.from_url(services.redis_url)
     async with aiohttp.ClientSession() as http:
-        events: list[Envelope] = [*wallet, *card]
-        for name in ("order_build", "fund_freeze"):
-            stage = build_stage(name, services, pool, redis, http)
-            done = await run_batch(pool, stage, [consumed(e, i) for i, e in enumerate(events)], 1)
-            events = _events(done.messages)
-        frozen = [e for e in events if isinstance(e, FundsFrozen)]
-        assert len(frozen) == 5
-        again = frozen[0].model_copy(update={"event_id": uuid.uuid4()})
         gateway_request = build_stage("gateway_request", services, pool, redis, http)
         batch = [*frozen, again]
         done = await run_batch(
@@ -69,9 +56,9 @@ async def test_a_batch_pays_each_wallet_order_once_and_requests_the_rest(
     await redis.aclose()
 
     assert (done.processed, len(done.dead)) == (6, 0)
-    paid = [e.correlation_id for e in _events(done.messages) if isinstance(e, PaymentSucceeded)]
+    paid = [e.correlation_id for e in published(done.messages) if isinstance(e, PaymentSucceeded)]
     assert sorted(paid) == sorted(o.correlation_id for o in wallet)
-    assert _events(done_later.messages) == []
+    assert published(done_later.messages) == []
     for o in wallet:
         assert await order_state(pool, o.correlation_id) == "paid"
     for o in card:  # the simulator accepted: the callback decides

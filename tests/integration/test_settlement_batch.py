@@ -6,13 +6,9 @@ goes one by one, where only the broken one goes to review."""
 
 import uuid
 
-import aiohttp
 import asyncpg
 import pytest
-from redis.asyncio import Redis
 
-from contracts.codec import decode
-from contracts.envelope import Envelope
 from contracts.events.outcomes import OrderManualReview, OrderSettled
 from contracts.events.payments import PaymentSucceeded
 from infra.settings import Settings
@@ -23,26 +19,18 @@ from tests.support.pipeline import (
     fund_wallet,
     order_state,
     order_submitted,
+    published,
     seed_catalogue,
+    through_stages,
 )
 from tests.support.services import scratch_database
-from workers.app import build_stage
 from workers.ledger import accounts
 from workers.runtime.batch import run_batch
-from workers.runtime.outbox import Message
 from workers.runtime.stage import batch_scope
 from workers.settlement import sale_batch
 from workers.settlement.step import Settlement
 
 pytestmark = pytest.mark.integration
-
-
-def _events(messages: list[Message]) -> list[Envelope]:
-    return [
-        decode(m.topic, m.value)
-        for m in messages
-        if m.value is not None and not m.topic.endswith(".dlq")
-    ]
 
 
 async def _paid(
@@ -59,14 +47,9 @@ async def _paid(
         )
         for i in range(n)
     ]
-    redis = Redis.from_url(services.redis_url)
-    async with aiohttp.ClientSession() as http:
-        events: list[Envelope] = list(orders)
-        for name in ("order_build", "fund_freeze", "gateway_request"):
-            stage = build_stage(name, services, pool, redis, http)
-            done = await run_batch(pool, stage, [consumed(e, i) for i, e in enumerate(events)], 1)
-            events = _events(done.messages)
-    await redis.aclose()
+    events = await through_stages(
+        services, pool, orders, ("order_build", "fund_freeze", "gateway_request")
+    )
     paid = [e for e in events if isinstance(e, PaymentSucceeded)]
     assert len(paid) == n
     return sorted(paid, key=lambda e: e.correlation_id)
@@ -91,7 +74,7 @@ async def test_a_batch_with_an_order_decided_twice_settles_each_order_once(
     done = await run_batch(pool, Settlement(), [consumed(e, i) for i, e in enumerate(batch)], 1)
 
     assert (done.processed, len(done.dead)) == (4, 0)
-    settled = [e for e in _events(done.messages) if isinstance(e, OrderSettled)]
+    settled = [e for e in published(done.messages) if isinstance(e, OrderSettled)]
     assert sorted(e.correlation_id for e in settled) == [p.correlation_id for p in paid]
     for p in paid:
         assert await order_state(pool, p.correlation_id) == "settled"
@@ -137,7 +120,7 @@ async def test_a_batch_of_payments_is_sold_at_once_and_a_redelivery_changes_noth
     # duplicate, with nothing sold, posted or published a second time.
     again = [p.model_copy(update={"event_id": uuid.uuid4()}) for p in paid]
     done = await run_batch(pool, settlement, [consumed(e, i) for i, e in enumerate(again)], 1)
-    assert (done.processed, len(done.dead), _events(done.messages)) == (5, 0, [])
+    assert (done.processed, len(done.dead), published(done.messages)) == (5, 0, [])
     assert await _purchases(pool, buyers[0]) == 5
     await assert_audit_clean(pool)
 
@@ -160,7 +143,7 @@ async def _a_broken_sale(services: Settings, pool: asyncpg.Pool) -> None:
     done = await run_batch(pool, Settlement(), [consumed(e, i) for i, e in enumerate(paid)], 1)
 
     assert (done.processed, len(done.dead)) == (4, 0)
-    out = _events(done.messages)
+    out = published(done.messages)
     assert [e.correlation_id for e in out if isinstance(e, OrderManualReview)] == [broken]
     settled = sorted(e.correlation_id for e in out if isinstance(e, OrderSettled))
     assert settled == [p.correlation_id for p in paid if p.correlation_id != broken]

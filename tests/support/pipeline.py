@@ -2,15 +2,17 @@
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+import aiohttp
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
+from redis.asyncio import Redis
 
-from contracts.codec import encode
+from contracts.codec import decode, encode
 from contracts.envelope import Envelope
 from contracts.events.orders import (
     OrderLine,
@@ -20,9 +22,12 @@ from contracts.events.orders import (
 )
 from contracts.topics import topic_for
 from infra.settings import Settings
+from workers.app import build_stage
 from workers.ops import seed
 from workers.ops.audit import run_audit
 from workers.ops.processes import Children
+from workers.runtime.batch import run_batch
+from workers.runtime.outbox import Message
 
 
 async def eventually(
@@ -128,3 +133,29 @@ def consumed(event: Envelope, offset: int) -> ConsumerRecord[Any, Any]:
         serialized_value_size=len(value),
         headers=(),
     )
+
+
+def published(messages: list[Message]) -> list[Envelope]:
+    """The events a batch published, decoded (its dead letters left out)."""
+    return [
+        decode(m.topic, m.value)
+        for m in messages
+        if m.value is not None and not m.topic.endswith(".dlq")
+    ]
+
+
+async def through_stages(
+    services: Settings, pool: asyncpg.Pool, events: Sequence[Envelope], stages: Sequence[str]
+) -> list[Envelope]:
+    """`events` carried through the named stages in process, one batch each (`run_batch` on
+    the real Postgres and Redis): what the last stage published."""
+    redis = Redis.from_url(services.redis_url)
+    try:
+        async with aiohttp.ClientSession() as http:
+            for name in stages:
+                stage = build_stage(name, services, pool, redis, http)
+                records = [consumed(e, i) for i, e in enumerate(events)]
+                events = published((await run_batch(pool, stage, records, 1)).messages)
+    finally:
+        await redis.aclose()
+    return list(events)

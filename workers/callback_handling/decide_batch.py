@@ -27,11 +27,9 @@ from workers.gateway.port import Notice
 from workers.late_payments import records, rules
 from workers.order_state import set_order_states
 from workers.runtime import locks
-from workers.runtime.at_once import Answers, answer_at_once, answered
+from workers.runtime.at_once import MIN_EVENTS, Answers, answer_at_once, answered
 
 _NAME = "callback_handling.decisions"
-# Below this many the savepoint costs more round trips than deciding one by one.
-MIN_DECISIONS = 2
 
 
 @dataclass(frozen=True)
@@ -66,7 +64,7 @@ async def decide_batch(
     # change what was read for it.
     alone = Counter(k for e, n in found for k in _keys(e, n))
     candidates = [(e, n) for e, n in found if all(alone[k] == 1 for k in _keys(e, n))]
-    if len(candidates) < MIN_DECISIONS:
+    if len(candidates) < MIN_EVENTS:
         return
     for _, n in candidates:  # as `handle` does: held until the batch's transaction ends
         await locks.held_for_batch(redis, f"payment:{n.payment_id}")
@@ -84,7 +82,7 @@ async def decide_batch(
         and n.payment_id in reqs
         and _usual(reqs[n.payment_id], n, n.gateway_ref in seen)
     ]
-    if len(usual) < MIN_DECISIONS:
+    if len(usual) < MIN_EVENTS:
         return
     await answer_at_once(tx, _NAME, lambda: _decide(tx, usual))
 

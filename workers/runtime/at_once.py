@@ -20,6 +20,8 @@ from workers.runtime.stage import current_batch
 log = structlog.get_logger()
 
 Answers = dict[UUID, list[Envelope]]  # what each event handled at once publishes
+# Below this many events the savepoint costs more round trips than going one by one.
+MIN_EVENTS = 2
 
 
 async def answer_at_once(

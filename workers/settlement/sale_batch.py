@@ -20,13 +20,11 @@ from contracts.events.payments import PaymentDecisionPayload, PaymentSucceeded
 from workers.ledger import postings
 from workers.order_state import set_order_states
 from workers.participants import coupons, funds, stock
-from workers.runtime.at_once import Answers, answer_at_once, answered
+from workers.runtime.at_once import MIN_EVENTS, Answers, answer_at_once, answered
 from workers.runtime.errors import PermanentError
 from workers.settlement import outcomes, prefetch, purchase, store
 
 _NAME = "settlement.sale"
-# Below this many sales the savepoint costs more round trips than selling one by one.
-MIN_SALES = 2
 
 
 @dataclass(frozen=True)
@@ -50,7 +48,7 @@ async def sell_batch(tx: asyncpg.Connection, events: Sequence[Envelope]) -> None
         bought = await purchase.build(tx, p)
         if not bought.problems:
             sales.append(_Sale(e, p, bought))
-    if len(sales) < MIN_SALES:
+    if len(sales) < MIN_EVENTS:
         return
     await answer_at_once(tx, _NAME, lambda: _sell(tx, sales))
 
