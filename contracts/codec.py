@@ -1,9 +1,10 @@
 """Bytes <-> events, with specific reasons for everything that is refused."""
 
 import json
-from typing import Any
+from functools import cache
+from typing import Annotated, Any, Union
 
-from pydantic import ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
 from contracts.envelope import Envelope
 from contracts.topics import by_name
@@ -48,6 +49,15 @@ def _decode(topic: str, raw: bytes | None) -> Envelope:
     if not raw:
         raise ContractError("empty_message", "message has no value")
     try:
+        # The usual message: parsed and validated once, in pydantic's own parser.
+        event = _validator(registered.events).validate_json(raw)
+    except ValidationError:
+        pass  # refused: the checks below say why, in the order they always have
+    else:
+        # event_type has a default in each model: a message must still name it.
+        if "event_type" in event.model_fields_set and event.schema_version in event.SCHEMA_VERSIONS:
+            return event
+    try:
         # UTF-8 only (json.loads would also guess UTF-16/32, which the model parser refuses);
         # absurd nesting is refused here rather than crashing with RecursionError.
         doc: Any = json.loads(raw.decode("utf-8"))
@@ -78,6 +88,15 @@ def _decode(topic: str, raw: bytes | None) -> Envelope:
         return cls.model_validate_json(raw)
     except ValidationError as exc:
         raise ContractError("invalid_event", f"{event_type}: {_describe(exc)}") from exc
+
+
+@cache
+def _validator(events: tuple[type[Envelope], ...]) -> TypeAdapter[Envelope]:
+    """The topic's events told apart by `event_type` (each pins it to a Literal)."""
+    if len(events) == 1:
+        return TypeAdapter(events[0])
+    union = Union[events]  # type: ignore[valid-type]  # noqa: UP007
+    return TypeAdapter(Annotated[union, Field(discriminator="event_type")])
 
 
 def _short(exc: BaseException) -> str:

@@ -45,8 +45,10 @@ class Envelope(StrictModel):
 
     @model_validator(mode="after")
     def _correlates_with_order(self) -> Self:
+        # A model's fields are in its __dict__: no AttributeError raised per absent field.
+        fields = getattr(self.payload, "__dict__", {})
         for field in ("order_id", "operation_id"):
-            value = getattr(self.payload, field, None)
+            value = fields.get(field)
             if value is not None and value != self.correlation_id:
                 raise ValueError(
                     f"correlation_id {self.correlation_id!r} must equal payload.{field} {value!r}"

@@ -158,8 +158,16 @@ TOPICS: tuple[Topic, ...] = (
 )
 
 
+_named: dict[str, dict[str, Topic]] = {}  # namespace -> name -> topic
+
+
 def by_name(name: str) -> Topic | None:
-    return next((t for t in TOPICS if t.name == name), None)
+    """Per message on every stage: one environment read, then a dict lookup."""
+    ns = namespace()
+    named = _named.get(ns)
+    if named is None:
+        named = _named[ns] = {t.name: t for t in TOPICS}
+    return named.get(name)
 
 
 def topic_for(event: type[Envelope]) -> Topic:

@@ -273,3 +273,23 @@ async def ensure_topics(
         return created
     finally:
         await admin.close()
+
+
+async def delete_topics(
+    bootstrap: str, names: list[str], *, connect_timeout_s: float = 10.0
+) -> None:
+    """Delete these topics (missing ones are ignored) and wait until the metadata no longer
+    lists them, as ensure_topics waits for new ones."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        await asyncio.wait_for(admin.start(), connect_timeout_s)
+        present = [n for n in names if n in set(await admin.list_topics())]
+        if not present:
+            return
+        await asyncio.wait_for(admin.delete_topics(present), connect_timeout_s)
+        for _ in range(50):
+            if not set(present) & set(await admin.list_topics()):
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await admin.close()

@@ -15,11 +15,13 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
+from contracts.topics import all_topic_names
 from infra.migrate import dsn_for
 from infra.ports import free_port, free_ports
 from infra.services.process import ServiceError
 from infra.settings import Settings
 from workers.bench import store
+from workers.bench.relay import drop_topics
 from workers.cli.run import health_port
 from workers.cli.setup import migrate_all
 from workers.ops.processes import Children, demo_env, ensure_pipeline, who_answers
@@ -92,7 +94,8 @@ async def bench_run(
     layout: str = "processes",
 ) -> AsyncIterator[Run]:
     """Database and topics created and seeded for `orders` orders; workers not started yet
-    (`start` them once the orders are published, so the drain starts from a full topic)."""
+    (`start` them once the orders are published, so the drain starts from a full topic).
+    Both are dropped afterwards unless `keep`."""
     env = run_env(base, run_id, extra)
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
@@ -110,6 +113,8 @@ async def bench_run(
             await conn.close()
         if not keep:
             await _drop(settings)
+            # Topic names are read from the environment, still the run's here.
+            await drop_topics(settings, all_topic_names())
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)

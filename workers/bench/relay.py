@@ -18,10 +18,9 @@ from dataclasses import dataclass
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from contracts.topics import namespace
-from infra.services.kafka import ensure_topics
+from infra.services.kafka import delete_topics, ensure_topics
 from infra.settings import Settings
 from workers.runtime.kafka import make_consumer, make_producer
 
@@ -68,7 +67,7 @@ async def relay_run(
     try:
         return await _Relay(settings, topics, count).run(message, time.monotonic() + timeout_s)
     finally:
-        await _delete_topics(settings, topics)
+        await drop_topics(settings, topics)
 
 
 class _Joined(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -201,19 +200,12 @@ async def _bounded(aw: Awaitable[object], deadline: float, what: str) -> None:
         raise RelayError(f"relay timed out {what}") from None
 
 
-async def _delete_topics(settings: Settings, topics: Iterable[str]) -> None:
+async def drop_topics(settings: Settings, topics: Iterable[str]) -> None:
     """Best effort: the measurement stands even if its scratch topics stay behind."""
     names = list(topics)
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     try:
-        await asyncio.wait_for(admin.start(), settings.connect_timeout_s)
-        await asyncio.wait_for(admin.delete_topics(names), settings.connect_timeout_s)
-        # As ensure_topics waits for new topics: gone from the metadata once this returns.
-        for _ in range(50):
-            if not set(names) & set(await admin.list_topics()):
-                break
-            await asyncio.sleep(0.1)
+        await delete_topics(
+            settings.kafka_bootstrap, names, connect_timeout_s=settings.connect_timeout_s
+        )
     except Exception as exc:
-        log.warning("relay_topics_not_deleted", topics=names, error=f"{type(exc).__name__}: {exc}")
-    finally:
-        await admin.close()
+        log.warning("bench_topics_not_deleted", topics=names, error=f"{type(exc).__name__}: {exc}")

@@ -186,7 +186,9 @@ def demo(orders: int, as_json: bool, timeout: float) -> int:
 )
 @click.option("--hot-merchant", is_flag=True, help="Also drain with 90 % to one merchant.")
 @click.option("--no-baselines", is_flag=True, help="Skip the relay and batch-1 baselines.")
-@click.option("--keep", is_flag=True, help="Keep the runs' databases (named payflow_bench*).")
+@click.option(
+    "--keep", is_flag=True, help="Keep the runs' databases (payflow_bench*) and topics (bench*)."
+)
 @click.option(
     "--layout",
     type=click.Choice(["processes", "one"]),

@@ -129,7 +129,7 @@ class Dispatcher:
                 wait = backoff_s(cb.attempts, t.retry_initial_ms / 1000, t.retry_max_ms / 1000)
                 callback_queue.retry_at(self.conn, cb.seq, now + wait, result.detail)
         if result.verdict == "delivered":
-            log.info("callback_delivered", bad_signature=cb.wrong_key, **where)
+            log.debug("callback_delivered", bad_signature=cb.wrong_key, **where)
         elif result.verdict == "rejected":
             log.error("callback_rejected", body=result.detail, **where)
         else:

@@ -59,7 +59,7 @@ class Engine:
                 return error(
                     409, "payment_id_reused", f"payment {payment_id} exists with other terms"
                 )
-            log.info(
+            log.debug(
                 "charge_exists",
                 product=product,
                 payment_id=payment_id,
@@ -96,7 +96,7 @@ class Engine:
             row = records.charge(self.conn, product, ref)
             assert row is not None
             rows.append(row)
-            log.info(
+            log.debug(
                 "charge_created",
                 product=product,
                 gateway_ref=ref,

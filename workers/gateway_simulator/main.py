@@ -18,7 +18,9 @@ async def serve(cfg: SimConfig, stop: asyncio.Event) -> None:
             host=cfg.host,
             detail="the simulator is reachable from other hosts",
         )
-    runner = web.AppRunner(build_app(cfg))
+    # No access log: a line per request costs more than the request; the engine logs what
+    # happened to each charge (at DEBUG, see docs/gateway-simulator.md).
+    runner = web.AppRunner(build_app(cfg), access_log=None)
     await runner.setup()
     try:
         await web.TCPSite(runner, cfg.host, cfg.port).start()

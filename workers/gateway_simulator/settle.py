@@ -35,7 +35,7 @@ def _settle_charge(conn: sqlite3.Connection, cfg: SimConfig, row: sqlite3.Row, n
     settled = records.charge(conn, row["product"], row["gateway_ref"])
     if settled is None or settled["status"] == "pending" or settled["status"] == "voided":
         return  # voided meanwhile: it never succeeds and nothing is announced
-    log.info(
+    log.debug(
         "charge_settled",
         product=row["product"],
         gateway_ref=row["gateway_ref"],
