@@ -1,12 +1,12 @@
 """The webhook's routes: POST <path>/{provider}, GET /healthz, GET /metrics.
 
 A callback is answered 200 only once it is durably on the callback topic (acks=all, awaited)
-and its receipt is committed; if either fails the answer is 503 and nothing is kept, so the
+and its receipt is committed (callbacks arriving together are written as one group,
+workers/webhook/receipts.py); if either fails the answer is 503 and nothing is kept, so the
 gateway retries. The checks run in a fixed order (workers/webhook/checks.py); every refusal is
 recorded, logged as one line and counted.
 """
 
-import asyncio
 import hashlib
 import time
 import uuid
@@ -21,13 +21,13 @@ from aiokafka import AIOKafkaProducer
 from contracts import signing
 from contracts.codec import encode
 from contracts.events.gateway import GatewayCallbackReceived, GatewayCallbackReceivedPayload
-from contracts.topics import GATEWAY_CALLBACKS
 from infra.settings import Settings
 from workers.gateway.notices import MalformedNotice, read_notice
 from workers.runtime import metrics
 from workers.webhook import checks, store
 from workers.webhook.checks import Rejection, SignedHeaders
 from workers.webhook.health import Health, metrics_page
+from workers.webhook.receipts import ReceiptWriter, Replayed
 
 log = structlog.get_logger()
 # A broker that does not acknowledge in this long is an outage: 503, the gateway retries.
@@ -53,8 +53,8 @@ class Webhook:
         publish_timeout_s: float = PUBLISH_TIMEOUT_S,
     ) -> None:
         self.settings, self.pool, self.producer, self.clock = settings, pool, producer, clock
-        self.publish_timeout_s = publish_timeout_s
         self.limit = settings.webhook_max_body_bytes
+        self.receipts = ReceiptWriter(pool, producer, publish_timeout_s)
 
     async def callback(self, request: web.Request) -> web.Response:
         provider = request.match_info["provider"]
@@ -147,36 +147,24 @@ class Webhook:
             )
         except (MalformedNotice, ValueError) as exc:  # pydantic's ValidationError included
             raise Refused(checks.malformed(str(exc).replace("\n", " "))) from exc
-        digest = hashlib.sha256(body).hexdigest()
+        receipt = store.Receipt(
+            provider,
+            notice.callback_id,
+            event.event_id,
+            notice.payment_id,
+            signed.key_id,
+            signed.timestamp,
+            received_at,
+            hashlib.sha256(body).hexdigest(),
+            encode(event),
+        )
         try:
-            async with self.pool.acquire() as conn, conn.transaction():
-                fresh = await store.insert_receipt(
-                    conn,
-                    provider,
-                    notice.callback_id,
-                    event.event_id,
-                    notice.payment_id,
-                    signed.key_id,
-                    signed.timestamp,
-                    received_at,
-                    digest,
-                )
-                if not fresh:
-                    first = await store.accepted_before(conn, provider, notice.callback_id, digest)
-                    if first is not None:
-                        return first, True
-                    raise Refused(checks.replayed(provider, notice.callback_id))
-                await asyncio.wait_for(
-                    self.producer.send_and_wait(
-                        GATEWAY_CALLBACKS.name, encode(event), key=notice.payment_id.encode()
-                    ),
-                    self.publish_timeout_s,
-                )
-        except Refused:
-            raise
+            recorded = await self.receipts.record(receipt)
+        except Replayed:
+            raise Refused(checks.replayed(provider, notice.callback_id)) from None
         except Exception as exc:  # Kafka or Postgres: nothing was kept, the gateway retries
             raise _Unavailable(exc) from exc
-        return event.event_id, False
+        return recorded.event_id, recorded.again
 
     async def _record(
         self,

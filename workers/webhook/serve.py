@@ -30,6 +30,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         stack.push_async_callback(producer.stop)  # also after a failed start
         await producer.start()
         webhook = Webhook(settings, pool, producer)
+        stack.push_async_callback(webhook.receipts.idle)  # after the last request, before Kafka
         runner = web.AppRunner(build_app(webhook, path), access_log=None)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)  # stops taking requests before the rest

@@ -1,4 +1,4 @@
-"""The webhook's SQL: a receipt per accepted callback, a row per refused one, and their
+"""The webhook's SQL: a receipt per accepted callback (written in groups, receipts.py), a row per refused one, and their
 pruning past the retention."""
 
 import uuid
@@ -8,35 +8,43 @@ from datetime import datetime
 import asyncpg
 
 
-async def insert_receipt(
-    conn: asyncpg.Connection,
-    provider: str,
-    callback_id: str,
-    event_id: uuid.UUID,
-    payment_id: str,
-    key_id: str,
-    timestamp: int,
-    received_at: datetime,
-    body_digest: str,
-) -> bool:
-    """False when (provider, callback_id) was accepted before. A concurrent insert of the same
-    pair waits on this row's unique entry until this transaction ends, then finds it (commit)
-    or takes its place (rollback)."""
-    inserted = await conn.fetchval(
+@dataclass(frozen=True)
+class Receipt:
+    """An accepted callback to record and publish; `event` is its encoded event."""
+
+    provider: str
+    callback_id: str
+    event_id: uuid.UUID
+    payment_id: str
+    key_id: str
+    timestamp: int
+    received_at: datetime
+    body_digest: str
+    event: bytes
+
+
+async def insert_receipts(conn: asyncpg.Connection, receipts: list[Receipt]) -> set[uuid.UUID]:
+    """The event ids of the receipts inserted: the others' (provider, callback_id) was accepted
+    before. A concurrent insert of the same pair waits on this row's unique entry until this
+    transaction ends, then finds it (commit) or takes its place (rollback)."""
+    if not receipts:
+        return set()
+    rows = await conn.fetch(
         """INSERT INTO webhook_receipts (provider, callback_id, event_id, payment_id, key_id,
                signed_at, received_at, body_digest)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-           ON CONFLICT (provider, callback_id) DO NOTHING RETURNING true""",
-        provider,
-        callback_id,
-        event_id,
-        payment_id,
-        key_id,
-        timestamp,
-        received_at,
-        body_digest,
+           SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[], $5::text[],
+                                $6::bigint[], $7::timestamptz[], $8::text[])
+           ON CONFLICT (provider, callback_id) DO NOTHING RETURNING event_id""",
+        [r.provider for r in receipts],
+        [r.callback_id for r in receipts],
+        [r.event_id for r in receipts],
+        [r.payment_id for r in receipts],
+        [r.key_id for r in receipts],
+        [r.timestamp for r in receipts],
+        [r.received_at for r in receipts],
+        [r.body_digest for r in receipts],
     )
-    return bool(inserted)
+    return {row["event_id"] for row in rows}
 
 
 async def accepted_before(
