@@ -121,3 +121,69 @@ async def test_a_batch_builds_each_order_as_if_alone_after_the_ones_before(
     assert [tuple(r) for r in tries] == [(f"ob-{run}-cancelled", "stock", "empty_cancel")]
     grant = await pool.fetchval("SELECT state FROM coupon_grants WHERE grant_id = $1", f"g-{run}")
     assert grant == "locked"
+
+
+async def test_coupon_orders_are_built_with_the_batch_and_leave_grants_right(
+    pool: asyncpg.Pool,
+) -> None:
+    """Coupon orders with a grant are built with the batch (one grant read, one lock); an
+    order turned down after its grant was locked gives it back; a buyer's two coupon orders
+    and a coupon without a grant go one by one, after, and are answered as alone."""
+    await seed_catalogue(pool)
+    run = uuid.uuid4().hex[:8]
+    sku = await _scarce_sku(pool, run, 0)
+    async with pool.acquire() as conn, conn.transaction():
+        for buyer in ("a", "short", "twice"):
+            await seed.grant_coupon(conn, f"g-{run}-{buyer}", "cp-rate", f"cb-{run}-{buyer}")
+
+    def order(name: str, buyer: str, lines: dict[str, int], codes: list[str]) -> Envelope:
+        event = order_submitted(f"cb-{run}-{name}", f"cb-{run}-{buyer}", lines)
+        update = {"coupon_codes": codes}
+        return event.model_copy(update={"payload": event.payload.model_copy(update=update)})
+
+    events = [
+        order("a", "a", {"sku-lamp": 1}, ["TENOFF"]),
+        order("short", "short", {sku: 1}, ["TENOFF"]),  # locks its grant, then out of stock
+        order("twice-1", "twice", {"sku-mug": 1}, ["TENOFF"]),
+        order("twice-2", "twice", {"sku-mug": 1}, ["TENOFF"]),  # one grant for the two
+        order("none", "nobody", {"sku-mug": 1}, ["TENOFF"]),
+        order("bogus", "a", {"sku-mug": 1}, ["NO-SUCH"]),
+    ]
+    result = await run_batch(pool, OrderBuild(), [consumed(e, i) for i, e in enumerate(events)], 1)
+
+    assert (result.processed, len(result.dead)) == (len(events), 0)
+    answers = {
+        e.correlation_id.removeprefix(f"cb-{run}-"): e
+        for m in result.messages
+        if m.value is not None
+        for e in [decode(m.topic, m.value)]
+    }
+    # Which of the buyer's two orders gets its one grant is the batch's order (partitions).
+    built = {n for n, e in answers.items() if isinstance(e, OrderBuilt)}
+    (first,) = built - {"a"}
+    (second,) = {"twice-1", "twice-2"} - {first}
+    assert first in {"twice-1", "twice-2"}
+    assert answers["a"].payload.discount.amount > 0
+    reasons = {n: e.payload.reason_code for n, e in answers.items() if isinstance(e, OrderRejected)}
+    assert reasons == {
+        "short": "out_of_stock",
+        second: "coupon_not_granted",
+        "none": "coupon_not_granted",
+        "bogus": "unknown_coupon",
+    }
+    grants = await pool.fetch(
+        "SELECT grant_id, state, order_id FROM coupon_grants WHERE grant_id LIKE $1",
+        f"g-{run}-%",
+    )
+    assert {
+        r["grant_id"].removeprefix(f"g-{run}-"): (r["state"], r["order_id"]) for r in grants
+    } == {
+        "a": ("locked", f"cb-{run}-a"),
+        "short": ("available", None),
+        "twice": ("locked", f"cb-{run}-{first}"),
+    }
+    # The turned-down order leaves no Try behind.
+    tries = await pool.fetchval(
+        "SELECT count(*) FROM tcc_barrier WHERE gid = $1 AND phase = 'try'", f"cb-{run}-short"
+    )
+    assert tries == 0

@@ -1,12 +1,14 @@
 """Order build for a whole batch: the usual submissions together, the rest one by one.
 
 The usual submission is a new purchase: an order id never answered, a key nobody holds,
-neither repeated in the batch, no coupon. Those are judged with one query and one claim,
-priced from one catalogue read, and held and saved with one statement per table; their
-stock is counted in the batch's order, so each order is held or rejected as if it had been
-built alone after the ones before it. Everything else (a submission seen before, a key in
-use, an order id or key twice in the batch, a coupon to lock) goes the one-by-one way
-afterwards, where it sees what the usual ones wrote.
+neither repeated in the batch, and coupons (if any) that each have a grant and that no other
+coupon order of the same buyer in the batch could want. Those are judged with one query and
+one claim, priced from one catalogue and one grant read, and their coupons locked, stock
+held and orders saved with one statement per table; their stock is counted in the batch's
+order, so each order is held or rejected as if it had been built alone after the ones
+before it. Everything else (a submission seen before, a key in use, an order id or key
+twice in the batch, a coupon without a grant, a buyer's second coupon order) goes the
+one-by-one way afterwards, where it sees what the usual ones wrote.
 """
 
 from collections import Counter
@@ -21,7 +23,12 @@ from contracts.events.orders import OrderSubmitted
 from workers.order_build import answers, catalogue, store
 from workers.order_build.idempotency import Submission
 from workers.order_build.pricing import PricedOrder, price_order
-from workers.order_build.rules import Rejection, check_payment_method, wanted_quantities
+from workers.order_build.rules import (
+    Coupon,
+    Rejection,
+    check_payment_method,
+    wanted_quantities,
+)
 from workers.participants import coupons, stock, stock_deferred
 from workers.runtime.errors import is_transient
 from workers.runtime.stage import EventFailed
@@ -40,14 +47,15 @@ async def build_batch(
     bound = await store.order_bindings(tx, list(ids))
     fresh = [
         i
-        for i, (e, s) in enumerate(zip(events, subs, strict=True))
-        if s.order_id not in bound
-        and ids[s.order_id] == keys[s.idempotency_key] == 1
-        and not e.payload.coupon_codes
+        for i, s in enumerate(subs)
+        if s.order_id not in bound and ids[s.order_id] == keys[s.idempotency_key] == 1
     ]
+    fresh, grants = await _with_coupons(tx, events, fresh)
     claimed = await store.claim_keys(tx, [subs[i] for i in fresh], stage.retention_h)
     usual = [i for i in fresh if subs[i].idempotency_key in claimed]
-    outputs: dict[int, Sequence[Envelope]] = await _new_purchases(stage, tx, events, subs, usual)
+    outputs: dict[int, Sequence[Envelope]] = await _new_purchases(
+        stage, tx, events, subs, usual, grants
+    )
     for i, event in enumerate(events):
         if i in outputs:
             continue
@@ -60,12 +68,45 @@ async def build_batch(
     return [outputs[i] for i in range(len(events))]
 
 
+async def _with_coupons(
+    tx: asyncpg.Connection, events: list[OrderSubmitted], fresh: list[int]
+) -> tuple[list[int], dict[int, list[Coupon]]]:
+    """Of the fresh submissions, those that go with the batch, and the grants of their
+    coupons. A coupon order goes with it when its buyer has no other coupon order in the
+    batch (both could want one grant) and each of its codes, once, has a grant; the others go
+    one by one, where a missing grant or a repeated code is explained."""
+    buyers = Counter(events[i].payload.buyer_id for i in fresh if events[i].payload.coupon_codes)
+    wanted = sorted(
+        {
+            (order.buyer_id, code)
+            for i in fresh
+            if buyers[(order := events[i].payload).buyer_id] == 1
+            for code in order.coupon_codes
+        }
+    )
+    found = await catalogue.load_grants(tx, wanted) if wanted else {}
+    kept, grants = [], {}
+    for i in fresh:
+        order = events[i].payload
+        codes = order.coupon_codes
+        if codes and (
+            buyers[order.buyer_id] > 1
+            or len(set(codes)) != len(codes)
+            or any((order.buyer_id, c) not in found for c in codes)
+        ):
+            continue
+        kept.append(i)
+        grants[i] = [found[(order.buyer_id, c)] for c in codes]
+    return kept, grants
+
+
 async def _new_purchases(
     stage: "OrderBuild",
     tx: asyncpg.Connection,
     events: list[OrderSubmitted],
     subs: list[Submission],
     usual: list[int],
+    grants: dict[int, list[Coupon]],
 ) -> dict[int, Sequence[Envelope]]:
     """Build, hold and save the usual submissions (whose keys this batch now owns)."""
     turned_down: dict[int, Rejection] = {}
@@ -84,7 +125,7 @@ async def _new_purchases(
         order = events[i].payload
         try:
             priced[i] = price_order(
-                order.order_id, order.currency, dict(quantities), items, [], now
+                order.order_id, order.currency, dict(quantities), items, grants[i], now
             )
         except Rejection as r:
             turned_down[i] = r
@@ -110,17 +151,33 @@ async def _hold(
     gids = [order_of[i] for i in sorted(priced, key=order_of.__getitem__)]
     tried_stock = await try_many(tx, gids, stock.BRANCH)
     tried_coupons = await try_many(tx, gids, coupons.BRANCH)  # an order without coupons too
-    left = await stock_deferred.available(tx, sorted({s for i in priced for s in wanted[i]}))
-    holds: dict[str, dict[str, int]] = {}
-    for i in sorted(priced):
-        entry = tried_stock[order_of[i]]
-        if Verdict.REFUSED in (entry.verdict, tried_coupons[order_of[i]].verdict):
+    for i in priced:
+        if Verdict.REFUSED in (
+            tried_stock[order_of[i]].verdict,
+            tried_coupons[order_of[i]].verdict,
+        ):
             # A Cancel for this order already ran (anti-hanging): never hold again.
             turned_down[i] = Rejection(
                 "order_already_cancelled", f"order {order_of[i]} was cancelled"
             )
-            continue
-        if not entry.apply:
+    # Coupons before stock: an order whose grant another order took meanwhile holds nothing.
+    locking = {
+        g: i
+        for i in sorted(priced)
+        if i not in turned_down and tried_coupons[order_of[i]].apply
+        for g in priced[i].grant_ids
+    }
+    locked = await coupons.lock_many(tx, {g: order_of[i] for g, i in locking.items()})
+    for g, i in locking.items():
+        if g not in locked:
+            turned_down[i] = Rejection(
+                "coupon_not_granted", f"grant {g} was taken by another order"
+            )
+    left = await stock_deferred.available(tx, sorted({s for i in priced for s in wanted[i]}))
+    holds: dict[str, dict[str, int]] = {}
+    for i in sorted(priced):
+        entry = tried_stock[order_of[i]]
+        if i in turned_down or not entry.apply:
             continue
         quantities = wanted[i]
         short = stock.first_short(quantities, left)
@@ -133,6 +190,7 @@ async def _hold(
             left[s] -= q
         holds[order_of[i]] = dict(quantities)
     down = [order_of[i] for i in turned_down if i in priced]
+    await coupons.unlock(tx, sorted({order_of[i] for i in locking.values()} & set(down)))
     await forget_tries(tx, [g for g in down if tried_stock[g].apply], stock.BRANCH)
     await forget_tries(tx, [g for g in down if tried_coupons[g].apply], coupons.BRANCH)
     await stock.hold_parked(tx, holds)

@@ -1,4 +1,4 @@
-"""Reading the catalogue and the buyer's coupons for one order."""
+"""Reading the catalogue and the buyers' coupons, for one order or a batch."""
 
 import json
 from typing import Any
@@ -34,18 +34,17 @@ async def load_items(conn: asyncpg.Connection, sku_ids: list[str]) -> dict[str, 
     }
 
 
+_GRANT = """SELECT DISTINCT ON (g.buyer_id, c.code) g.buyer_id, g.grant_id, c.*
+             FROM coupons c JOIN coupon_grants g ON g.coupon_id = c.coupon_id
+            WHERE g.state = 'available' AND (c.code, g.buyer_id) IN ({wanted})
+            ORDER BY g.buyer_id, c.code, g.granted_at, g.grant_id"""
+
+
 async def load_coupons(conn: asyncpg.Connection, buyer_id: str, codes: list[str]) -> list[Coupon]:
     """One available grant per code for this buyer, or a rejection naming the code."""
     coupons = []
     for code in codes:
-        row = await conn.fetchrow(
-            """SELECT g.grant_id, c.* FROM coupons c
-               JOIN coupon_grants g ON g.coupon_id = c.coupon_id
-               WHERE c.code = $1 AND g.buyer_id = $2 AND g.state = 'available'
-               ORDER BY g.granted_at, g.grant_id LIMIT 1""",
-            code,
-            buyer_id,
-        )
+        row = await conn.fetchrow(_GRANT.format(wanted="VALUES ($1, $2)"), code, buyer_id)
         if row is None:
             known = await conn.fetchval("SELECT 1 FROM coupons WHERE code = $1", code)
             if known:
@@ -53,23 +52,38 @@ async def load_coupons(conn: asyncpg.Connection, buyer_id: str, codes: list[str]
                     "coupon_not_granted", f"buyer {buyer_id} holds no unused grant of coupon {code}"
                 )
             raise Rejection("unknown_coupon", f"coupon code {code} does not exist")
-        coupons.append(
-            Coupon(
-                grant_id=row["grant_id"],
-                code=code,
-                kind=row["kind"],
-                currency=row["currency"],
-                valid_from=row["valid_from"],
-                valid_until=row["valid_until"],
-                merchant_id=row["merchant_id"],
-                threshold=row["threshold"] or 0,
-                reduction=row["reduction"] or 0,
-                rate_bps=row["rate_bps"] or 0,
-                max_discount=row["max_discount"],
-                ladder=_ladder(row["ladder"]),
-            )
-        )
+        coupons.append(_coupon(row))
     return coupons
+
+
+async def load_grants(
+    conn: asyncpg.Connection, wanted: list[tuple[str, str]]
+) -> dict[tuple[str, str], Coupon]:
+    """(buyer, code) -> the grant load_coupons would pick, for those that have one: a
+    batch's coupons with one query (a pair missing here is left to load_coupons to explain)."""
+    rows = await conn.fetch(
+        _GRANT.format(wanted="SELECT * FROM unnest($1::text[], $2::text[])"),
+        [code for _, code in wanted],
+        [buyer for buyer, _ in wanted],
+    )
+    return {(r["buyer_id"], r["code"]): _coupon(r) for r in rows}
+
+
+def _coupon(row: asyncpg.Record) -> Coupon:
+    return Coupon(
+        grant_id=row["grant_id"],
+        code=row["code"],
+        kind=row["kind"],
+        currency=row["currency"],
+        valid_from=row["valid_from"],
+        valid_until=row["valid_until"],
+        merchant_id=row["merchant_id"],
+        threshold=row["threshold"] or 0,
+        reduction=row["reduction"] or 0,
+        rate_bps=row["rate_bps"] or 0,
+        max_discount=row["max_discount"],
+        ladder=_ladder(row["ladder"]),
+    )
 
 
 def _ladder(raw: str | None) -> tuple[tuple[int, int], ...]:

@@ -29,6 +29,33 @@ async def lock(conn: asyncpg.Connection, order_id: str, grant_ids: list[str]) ->
     return entry
 
 
+async def lock_many(conn: asyncpg.Connection, grants: dict[str, str]) -> set[str]:
+    """Try's effect for a batch whose barrier rows are written (barrier.try_many): grant id ->
+    order id. The grants locked; one missing was taken by another order meanwhile."""
+    if not grants:
+        return set()
+    ids = sorted(grants)
+    rows = await conn.fetch(
+        """UPDATE coupon_grants g SET state = 'locked', order_id = u.o, updated_at = now()
+             FROM unnest($1::text[], $2::text[]) AS u(g, o)
+            WHERE g.grant_id = u.g AND g.state = 'available' RETURNING g.grant_id""",
+        ids,
+        [grants[g] for g in ids],
+    )
+    return {r["grant_id"] for r in rows}
+
+
+async def unlock(conn: asyncpg.Connection, order_ids: list[str]) -> None:
+    """The orders' locked grants available again: Cancel's effect, and the undoing of
+    lock_many for orders turned down after it (their Try rows go with forget_tries)."""
+    if order_ids:
+        await conn.execute(
+            """UPDATE coupon_grants SET state = 'available', order_id = NULL, updated_at = now()
+               WHERE order_id = ANY($1::text[]) AND state = 'locked'""",
+            order_ids,
+        )
+
+
 async def with_locked(conn: asyncpg.Connection, order_ids: list[str]) -> set[str]:
     """The orders (of these) holding a locked grant."""
     rows = await conn.fetch(
@@ -68,9 +95,5 @@ async def _use(conn: asyncpg.Connection, order_ids: list[str]) -> None:
 async def give_back(conn: asyncpg.Connection, order_id: str) -> Entry:
     entry = await enter(conn, order_id, BRANCH, Phase.CANCEL)
     if entry.apply:
-        await conn.execute(
-            """UPDATE coupon_grants SET state = 'available', order_id = NULL, updated_at = now()
-               WHERE order_id = $1 AND state = 'locked'""",
-            order_id,
-        )
+        await unlock(conn, [order_id])
     return entry
