@@ -34,35 +34,33 @@ async def load_items(conn: asyncpg.Connection, sku_ids: list[str]) -> dict[str, 
     }
 
 
-_GRANT = """SELECT DISTINCT ON (g.buyer_id, c.code) g.buyer_id, g.grant_id, c.*
-             FROM coupons c JOIN coupon_grants g ON g.coupon_id = c.coupon_id
-            WHERE g.state = 'available' AND (c.code, g.buyer_id) IN ({wanted})
-            ORDER BY g.buyer_id, c.code, g.granted_at, g.grant_id"""
-
-
 async def load_coupons(conn: asyncpg.Connection, buyer_id: str, codes: list[str]) -> list[Coupon]:
-    """One available grant per code for this buyer, or a rejection naming the code."""
-    coupons = []
+    """One available grant per code for this buyer, or a rejection naming the first code
+    without one."""
+    found = await load_grants(conn, [(buyer_id, code) for code in codes]) if codes else {}
     for code in codes:
-        row = await conn.fetchrow(_GRANT.format(wanted="VALUES ($1, $2)"), code, buyer_id)
-        if row is None:
-            known = await conn.fetchval("SELECT 1 FROM coupons WHERE code = $1", code)
-            if known:
-                raise Rejection(
-                    "coupon_not_granted", f"buyer {buyer_id} holds no unused grant of coupon {code}"
-                )
-            raise Rejection("unknown_coupon", f"coupon code {code} does not exist")
-        coupons.append(_coupon(row))
-    return coupons
+        if (buyer_id, code) in found:
+            continue
+        known = await conn.fetchval("SELECT 1 FROM coupons WHERE code = $1", code)
+        if known:
+            raise Rejection(
+                "coupon_not_granted", f"buyer {buyer_id} holds no unused grant of coupon {code}"
+            )
+        raise Rejection("unknown_coupon", f"coupon code {code} does not exist")
+    return [found[(buyer_id, code)] for code in codes]
 
 
 async def load_grants(
     conn: asyncpg.Connection, wanted: list[tuple[str, str]]
 ) -> dict[tuple[str, str], Coupon]:
-    """(buyer, code) -> the grant load_coupons would pick, for those that have one: a
-    batch's coupons with one query (a pair missing here is left to load_coupons to explain)."""
+    """(buyer, code) -> its oldest available grant, for the pairs that have one: a batch's
+    coupons with one query (load_coupons explains a missing pair)."""
     rows = await conn.fetch(
-        _GRANT.format(wanted="SELECT * FROM unnest($1::text[], $2::text[])"),
+        """SELECT DISTINCT ON (g.buyer_id, c.code) g.buyer_id, g.grant_id, c.*
+             FROM coupons c JOIN coupon_grants g ON g.coupon_id = c.coupon_id
+            WHERE g.state = 'available'
+              AND (c.code, g.buyer_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+            ORDER BY g.buyer_id, c.code, g.granted_at, g.grant_id""",
         [code for _, code in wanted],
         [buyer for buyer, _ in wanted],
     )

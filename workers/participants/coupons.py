@@ -17,15 +17,9 @@ async def lock(conn: asyncpg.Connection, order_id: str, grant_ids: list[str]) ->
     entry = await enter(conn, order_id, BRANCH, Phase.TRY)
     if not entry.apply:
         return entry
-    for grant_id in sorted(grant_ids):
-        status = await conn.execute(
-            """UPDATE coupon_grants SET state = 'locked', order_id = $2, updated_at = now()
-               WHERE grant_id = $1 AND state = 'available'""",
-            grant_id,
-            order_id,
-        )
-        if status != "UPDATE 1":
-            raise CouponUnavailable(grant_id)
+    taken = sorted(set(grant_ids) - await lock_many(conn, dict.fromkeys(grant_ids, order_id)))
+    if taken:
+        raise CouponUnavailable(taken[0])
     return entry
 
 
