@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import uvloop
 
 from workers.cli.failures import Interrupted
+from workers.runtime.gc_tuning import tune_collector
 
 T = TypeVar("T")
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -52,6 +53,7 @@ async def _guarded(work: Coroutine[Any, Any, T]) -> T:
 
 def run_async(work: Coroutine[Any, Any, T]) -> T:
     # uvloop: the same asyncio API on libuv, measurably cheaper per message (docs/performance.md).
+    tune_collector()
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(_guarded(work))
 
