@@ -70,6 +70,31 @@ async def test_a_batch_lock_held_elsewhere_is_a_retryable_error(redis: Redis) ->
     assert await redis.get(other.key) == other.owner.encode()  # not ours: left alone
 
 
+async def test_a_batch_takes_many_locks_at_once_and_releases_only_its_own(redis: Redis) -> None:
+    """One round trip for a batch's locks: names already held by the batch are shared, one
+    held elsewhere makes the batch retry, and at the batch's end every lock it took is
+    released in one go, while the other holder's lock (and one that expired under the batch
+    and was re-taken) is left alone."""
+    uid = uuid.uuid4().hex
+    names = [f"test-{uid}-{i}" for i in range(5)]
+    other = await locks.acquire(redis, names[4], ttl_ms=5_000)
+    assert other is not None
+    async with batch_scope():
+        single = await locks.held_for_batch(redis, names[0])
+        many = await locks.held_for_batch_all(redis, [*names[:4], names[1]])
+        assert many[0] == single and many[4] == many[1]  # shared within the batch
+        assert [await locks.acquire(redis, n, ttl_ms=5_000) for n in names[:4]] == [None] * 4
+        with pytest.raises(locks.LockNotAcquired) as info:
+            await locks.held_for_batch_all(redis, names)
+        assert is_transient(info.value) and names[4] in str(info.value)
+        await redis.delete(many[3].key)  # expired under the batch, then taken by another
+        retaken = await locks.acquire(redis, names[3], ttl_ms=5_000)
+        assert retaken is not None
+    assert [await redis.get(lock.key) for lock in many[:3]] == [None, None, None]
+    assert await redis.get(retaken.key) == retaken.owner.encode()
+    assert await redis.get(other.key) == other.owner.encode()
+
+
 async def test_the_lock_is_held_until_the_batch_commits(pool: asyncpg.Pool, redis: Redis) -> None:
     """Taken in `handle`, still held after the last event and the coalesced writes (the
     commit has not happened yet), released once the transaction has committed, or rolled

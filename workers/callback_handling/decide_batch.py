@@ -66,8 +66,8 @@ async def decide_batch(
     candidates = [(e, n) for e, n in found if all(alone[k] == 1 for k in _keys(e, n))]
     if len(candidates) < MIN_EVENTS:
         return
-    for _, n in candidates:  # as `handle` does: held until the batch's transaction ends
-        await locks.held_for_batch(redis, f"payment:{n.payment_id}")
+    # As `handle` does: held until the batch's transaction ends.
+    await locks.held_for_batch_all(redis, [f"payment:{n.payment_id}" for _, n in candidates])
     replays = await store.callbacks_decided_before(
         tx, [(e.payload.provider, n.callback_id) for e, n in candidates]
     )

@@ -16,7 +16,7 @@ Python, then write) would leave exactly that gap open.
 """
 
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -25,10 +25,16 @@ from redis.asyncio import Redis
 from workers.runtime.errors import TransientError
 from workers.runtime.stage import current_batch
 
+# Compare-and-delete for any number of locks in one round trip: KEYS[i] is deleted only if
+# it still holds ARGV[i] (its owner). Returns how many were deleted.
 _RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0
+local deleted = 0
+for i, key in ipairs(KEYS) do
+  if redis.call('get', key) == ARGV[i] then deleted = deleted + redis.call('del', key) end
+end
+return deleted
 """
+_BATCH_LOCKS = "locks"  # the batch scope's resource: name -> Lock held until the batch ends
 
 
 class LockNotAcquired(TransientError):
@@ -42,7 +48,7 @@ class Lock:
 
 
 async def acquire(redis: Redis, name: str, ttl_ms: int) -> Lock | None:
-    key, owner = f"payflow:lock:{name}", secrets.token_hex(8)
+    key, owner = _key(name), secrets.token_hex(8)
     if not await redis.set(key, owner, nx=True, px=ttl_ms):
         return None
     return Lock(key, owner)
@@ -50,7 +56,15 @@ async def acquire(redis: Redis, name: str, ttl_ms: int) -> Lock | None:
 
 async def release(redis: Redis, lock: Lock) -> bool:
     """Delete only if still ours: an expired lock re-taken by another holder is left alone."""
-    return bool(await redis.eval(_RELEASE, 1, lock.key, lock.owner))
+    return await release_all(redis, [lock]) == 1
+
+
+async def release_all(redis: Redis, held: Sequence[Lock]) -> int:
+    """`release` for many locks in one round trip; returns how many were still ours."""
+    if not held:
+        return 0
+    keys, owners = [lock.key for lock in held], [lock.owner for lock in held]
+    return int(await redis.eval(_RELEASE, len(keys), *keys, *owners))
 
 
 @asynccontextmanager
@@ -69,14 +83,37 @@ async def held_for_batch(redis: Redis, name: str, ttl_ms: int = 30_000) -> Lock:
     so no other worker acts on `name` between our decision and its commit. Taken once per
     batch: a second event of the same batch on the same name shares it. Raises
     LockNotAcquired (transient: the batch is retried) when another holder has it."""
+    return (await held_for_batch_all(redis, [name], ttl_ms))[0]
+
+
+async def held_for_batch_all(
+    redis: Redis, names: Sequence[str], ttl_ms: int = 30_000
+) -> list[Lock]:
+    """`held_for_batch` for many names in one round trip (a pipeline of set-if-absent), and
+    all of a batch's locks released in one at its end. If any name is held by someone else,
+    the ones taken stay with the batch (released at its end, as it is retried) and
+    LockNotAcquired names the first that was not."""
     scope = current_batch()
-    key = f"lock:{name}"
-    lock: Lock | None = scope.resources.get(key)
-    if lock is not None:
-        return lock
-    taken = await acquire(redis, name, ttl_ms)
-    if taken is None:
-        raise LockNotAcquired(name)
-    scope.resources[key] = taken
-    scope.on_end(lambda: release(redis, taken))
-    return taken
+    held: dict[str, Lock] | None = scope.resources.get(_BATCH_LOCKS)
+    if held is None:
+        held = scope.resources[_BATCH_LOCKS] = {}
+        taken_by_batch = held  # the cleanup must not read scope.resources: it is cleared
+        scope.on_end(lambda: release_all(redis, list(taken_by_batch.values())))
+    wanted = [n for n in dict.fromkeys(names) if n not in held]
+    if wanted:
+        owner = secrets.token_hex(8)
+        async with redis.pipeline(transaction=False) as pipe:
+            for name in wanted:
+                pipe.set(_key(name), owner, nx=True, px=ttl_ms)
+            got = await pipe.execute()
+        for name, ok in zip(wanted, got, strict=True):
+            if ok:
+                held[name] = Lock(_key(name), owner)
+        missing = [name for name, ok in zip(wanted, got, strict=True) if not ok]
+        if missing:
+            raise LockNotAcquired(missing[0])
+    return [held[n] for n in names]
+
+
+def _key(name: str) -> str:
+    return f"payflow:lock:{name}"
