@@ -17,17 +17,17 @@ REFUND_FAILURE_REASON = "refund_declined"
 
 
 def settle_due(conn: sqlite3.Connection, cfg: SimConfig, now: float) -> int:
-    """Settle everything due by `now`, each in its own transaction; how many were settled."""
-    done = 0
-    for row in records.due_charges(conn, now):
+    """Settle everything due by `now` in one transaction (one commit per tick, not per
+    charge: under load a tick finds hundreds); how many were settled. A crash before the
+    commit leaves them all pending and due, to be settled on the next start."""
+    charges, refunds = records.due_charges(conn, now), records.due_refunds(conn, now)
+    if charges or refunds:
         with transaction(conn):
-            _settle_charge(conn, cfg, row, now)
-        done += 1
-    for row in records.due_refunds(conn, now):
-        with transaction(conn):
-            _settle_refund(conn, cfg, row, now)
-        done += 1
-    return done
+            for row in charges:
+                _settle_charge(conn, cfg, row, now)
+            for row in refunds:
+                _settle_refund(conn, cfg, row, now)
+    return len(charges) + len(refunds)
 
 
 def _settle_charge(conn: sqlite3.Connection, cfg: SimConfig, row: sqlite3.Row, now: float) -> None:
