@@ -23,6 +23,8 @@ from contracts.topics import namespace
 from infra.services.kafka import delete_topics, ensure_topics
 from infra.settings import Settings
 from workers.runtime.kafka import make_consumer, make_producer
+from workers.runtime.outbox import Message
+from workers.runtime.produce import deliver_all
 
 log = structlog.get_logger()
 POLL_TIMEOUT_MS = 500  # as payflow's poller (workers/runtime/fetch.py)
@@ -124,11 +126,9 @@ class _Relay:
         return RelayResult(self.count, elapsed, self.count / elapsed if elapsed > 0 else 0.0)
 
     async def _publish(self, producer: AIOKafkaProducer, message: bytes) -> None:
-        futures = [
-            await producer.send(self.topics[0], value=message, key=f"relay-{i}".encode())
-            for i in range(self.count)
-        ]
-        await asyncio.gather(*futures)
+        hop0 = self.topics[0]
+        messages = [Message(hop0, f"relay-{i}".encode(), message) for i in range(self.count)]
+        await deliver_all(producer, messages)
 
     async def _hop(
         self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, target: str
@@ -139,12 +139,11 @@ class _Relay:
             batches = await consumer.getmany(timeout_ms=POLL_TIMEOUT_MS, max_records=max_records)
             if not batches:
                 continue
-            futures = [
-                await producer.send(target, value=r.value, key=r.key)
-                for records in batches.values()
-                for r in records
-            ]
-            await asyncio.gather(*futures)
+            # Sent as payflow's stages send their outputs (runtime/produce.py).
+            await deliver_all(
+                producer,
+                [Message(target, r.key, r.value) for records in batches.values() for r in records],
+            )
             await consumer.commit({tp: records[-1].offset + 1 for tp, records in batches.items()})
 
     async def _count(self, consumer: AIOKafkaConsumer) -> None:

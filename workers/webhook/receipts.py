@@ -17,6 +17,8 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from contracts.topics import GATEWAY_CALLBACKS
+from workers.runtime.outbox import Message
+from workers.runtime.produce import deliver_all
 from workers.webhook import store
 from workers.webhook.store import Receipt
 
@@ -99,8 +101,7 @@ class ReceiptWriter:
         return outcomes
 
     async def _publish(self, receipts: list[Receipt]) -> None:
-        sent = [
-            await self.producer.send(GATEWAY_CALLBACKS.name, r.event, key=r.payment_id.encode())
-            for r in receipts
-        ]
-        await asyncio.gather(*sent)
+        topic = GATEWAY_CALLBACKS.name
+        await deliver_all(
+            self.producer, [Message(topic, r.payment_id.encode(), r.event) for r in receipts]
+        )
