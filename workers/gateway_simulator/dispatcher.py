@@ -19,6 +19,7 @@ from workers.gateway_simulator.db import transaction
 from workers.gateway_simulator.records import next_due
 from workers.gateway_simulator.sender import send
 from workers.gateway_simulator.settle import settle_due
+from workers.runtime.logs import debug_enabled
 
 log = structlog.get_logger()
 
@@ -129,7 +130,8 @@ class Dispatcher:
                 wait = backoff_s(cb.attempts, t.retry_initial_ms / 1000, t.retry_max_ms / 1000)
                 callback_queue.retry_at(self.conn, cb.seq, now + wait, result.detail)
         if result.verdict == "delivered":
-            log.debug("callback_delivered", bad_signature=cb.wrong_key, **where)
+            if debug_enabled():
+                log.debug("callback_delivered", bad_signature=cb.wrong_key, **where)
         elif result.verdict == "rejected":
             log.error("callback_rejected", body=result.detail, **where)
         else:

@@ -12,6 +12,7 @@ from workers.gateway_simulator import records, views
 from workers.gateway_simulator.answers import Answer, error
 from workers.gateway_simulator.config import SimConfig
 from workers.gateway_simulator.rules import decide, payout_declined
+from workers.runtime.logs import debug_enabled
 
 log = structlog.get_logger()
 
@@ -96,18 +97,19 @@ class Engine:
             row = records.charge(self.conn, product, ref)
             assert row is not None
             rows.append(row)
-            log.debug(
-                "charge_created",
-                product=product,
-                gateway_ref=ref,
-                payment_id=payment_id,
-                order_id=order_id,
-                amount=amount,
-                currency=currency,
-                outcome=outcome.status,
-                double_charge=n > 0,
-                unannounced=unannounced,
-            )
+            if debug_enabled():
+                log.debug(
+                    "charge_created",
+                    product=product,
+                    gateway_ref=ref,
+                    payment_id=payment_id,
+                    order_id=order_id,
+                    amount=amount,
+                    currency=currency,
+                    outcome=outcome.status,
+                    double_charge=n > 0,
+                    unannounced=unannounced,
+                )
         hold = (
             self.cfg.timings.hang_ms / 1000
             if faults.hits("timeout_after_charge", payment_id)

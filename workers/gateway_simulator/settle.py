@@ -10,6 +10,7 @@ from workers.gateway_simulator.announce import announce
 from workers.gateway_simulator.config import SimConfig
 from workers.gateway_simulator.db import transaction
 from workers.gateway_simulator.engine import now_iso
+from workers.runtime.logs import debug_enabled
 
 log = structlog.get_logger()
 
@@ -35,15 +36,16 @@ def _settle_charge(conn: sqlite3.Connection, cfg: SimConfig, row: sqlite3.Row, n
     settled = records.charge(conn, row["product"], row["gateway_ref"])
     if settled is None or settled["status"] == "pending" or settled["status"] == "voided":
         return  # voided meanwhile: it never succeeds and nothing is announced
-    log.debug(
-        "charge_settled",
-        product=row["product"],
-        gateway_ref=row["gateway_ref"],
-        payment_id=row["payment_id"],
-        status=settled["status"],
-        failure_reason=settled["failure_reason"],
-        announced=bool(row["announce"]),
-    )
+    if debug_enabled():
+        log.debug(
+            "charge_settled",
+            product=row["product"],
+            gateway_ref=row["gateway_ref"],
+            payment_id=row["payment_id"],
+            status=settled["status"],
+            failure_reason=settled["failure_reason"],
+            announced=bool(row["announce"]),
+        )
     if not row["announce"]:
         return  # unannounced_charge: only queries and the statement show it
     announce(

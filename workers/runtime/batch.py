@@ -31,6 +31,7 @@ from workers.runtime import dead_letters, inbox, outbox
 from workers.runtime.dead_letters import DeadLetter
 from workers.runtime.errors import is_transient
 from workers.runtime.kafka import Record
+from workers.runtime.logs import debug_enabled
 from workers.runtime.outbox import Message
 from workers.runtime.park import from_record
 from workers.runtime.prepare import prepare_all
@@ -194,11 +195,11 @@ async def _whole_batch(conn: asyncpg.Connection, batch: _Batch, events: list[Env
         if len(events) == 1 and not is_transient(exc):
             raise EventFailed(events[0].event_id, exc) from exc
         raise
-    outputs: Outputs = []
-    for ev, out in zip(events, produced, strict=True):
-        outputs.append((ev.event_id, list(out)))
-        with _bound(batch.stage, ev):
-            _debug(ev, outputs[-1][1])
+    outputs: Outputs = [(ev.event_id, list(out)) for ev, out in zip(events, produced, strict=True)]
+    if debug_enabled():
+        for ev, (_, out) in zip(events, outputs, strict=True):
+            with _bound(batch.stage, ev):
+                _debug(ev, out)
     return outputs
 
 
@@ -243,4 +244,6 @@ def _bound(stage: Stage, ev: Envelope) -> Any:
 
 def _debug(ev: Envelope, produced: list[Envelope]) -> None:
     # Per event only at DEBUG: the stage, event id and order id are bound by the caller.
-    log.debug("event_handled", event_type=ev.event_type, outputs=[o.event_type for o in produced])
+    if debug_enabled():
+        outputs = [o.event_type for o in produced]
+        log.debug("event_handled", event_type=ev.event_type, outputs=outputs)

@@ -77,6 +77,13 @@ class _Flusher(threading.Thread):
 _handler: _JsonStreamHandler | None = None
 _collapse: CollapseFilter | None = None
 _flusher: _Flusher | None = None
+_debug = True  # structlog's own default, before configure_logging: every level is written
+
+
+def debug_enabled() -> bool:
+    """Whether DEBUG lines are written: per-event lines are built only then (filtering a
+    line still builds a logger and its arguments, per event on a busy stage)."""
+    return _debug
 
 
 def error_fields(exc: BaseException) -> dict[str, str]:
@@ -105,7 +112,7 @@ def configure_logging(
     `collapse_s` <= 0 turns collapsing off; `clock` and `flush_interval_s=None` (no timer
     thread) are for tests.
     """
-    global _handler, _collapse, _flusher
+    global _handler, _collapse, _flusher, _debug
     level_no = _level_number(level)
     if _flusher is not None:
         _flusher.stopped.set()
@@ -143,6 +150,7 @@ def configure_logging(
         cache_logger_on_first_use=False,
     )
     _handler, _collapse = handler, collapse
+    _debug = level_no <= logging.DEBUG
     _flusher = None
     if flush_interval_s is not None and collapse_s > 0:
         _flusher = _Flusher(collapse, min(flush_interval_s, collapse_s))

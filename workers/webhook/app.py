@@ -24,6 +24,7 @@ from contracts.events.gateway import GatewayCallbackReceived, GatewayCallbackRec
 from infra.settings import Settings
 from workers.gateway.notices import MalformedNotice, read_notice
 from workers.runtime import metrics
+from workers.runtime.logs import debug_enabled
 from workers.webhook import checks, store
 from workers.webhook.checks import Rejection, SignedHeaders
 from workers.webhook.health import Health, metrics_page
@@ -86,7 +87,8 @@ class Webhook:
             return web.json_response(answer)
         metrics.WEBHOOK_CALLBACKS.labels(provider, "accepted").inc()
         # Per callback only at DEBUG, as the stages log per event: the counter above counts them.
-        log.debug("webhook_accepted", provider=provider, event_id=str(event_id))
+        if debug_enabled():
+            log.debug("webhook_accepted", provider=provider, event_id=str(event_id))
         return web.json_response({"received": True, "event_id": str(event_id)})
 
     @staticmethod

@@ -14,11 +14,13 @@ import pytest
 import structlog
 from pydantic import SecretStr
 
+from workers.runtime import logs as logs_module
 from workers.runtime.log_collapse import CollapseFilter
 from workers.runtime.logs import (
     LIBRARY_LOGGERS,
     _JsonStreamHandler,
     configure_logging,
+    debug_enabled,
     error_fields,
     flush_logs,
 )
@@ -61,6 +63,7 @@ def _restore_logging() -> Iterator[None]:
     library_levels = {n: logging.getLogger(n).level for n in LIBRARY_LOGGERS}
     config = structlog.get_config()
     hooks = sys.excepthook, threading.excepthook
+    debug = debug_enabled()
     yield
     structlog.contextvars.clear_contextvars()
     root.handlers[:] = handlers
@@ -68,6 +71,7 @@ def _restore_logging() -> Iterator[None]:
     for name, lib_level in library_levels.items():
         logging.getLogger(name).setLevel(lib_level)
     structlog.configure(**config)
+    logs_module._debug = debug  # configure_logging set it for the level configured
     sys.excepthook, threading.excepthook = hooks
     logging.captureWarnings(False)
 
@@ -355,3 +359,17 @@ def test_error_fields(exc: BaseException, expected: dict[str, str]) -> None:
 
 def test_error_fields_are_bounded() -> None:
     assert len(error_fields(RuntimeError("x" * 2_000))["error"]) == 500
+
+
+def test_debug_enabled_follows_the_configured_level() -> None:
+    """Per-event lines are built only when DEBUG is written (runtime/batch.py, the webhook,
+    the simulator): the flag follows the level of the last configuration."""
+    stream = io.StringIO()
+    configure_logging("INFO", stream=stream, flush_interval_s=None)
+    assert not debug_enabled()
+    configure_logging("DEBUG", stream=stream, flush_interval_s=None)
+    assert debug_enabled()
+    structlog.get_logger().debug("now_written")
+    assert json.loads(stream.getvalue().splitlines()[-1])["event"] == "now_written"
+    configure_logging("WARNING", stream=stream, flush_interval_s=None)
+    assert not debug_enabled()
