@@ -17,7 +17,7 @@ Python, then write) would leave exactly that gap open.
 
 import secrets
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -102,10 +102,17 @@ async def held_for_batch_all(
     wanted = [n for n in dict.fromkeys(names) if n not in held]
     if wanted:
         owner = secrets.token_hex(8)
-        async with redis.pipeline(transaction=False) as pipe:
-            for name in wanted:
-                pipe.set(_key(name), owner, nx=True, px=ttl_ms)
-            got = await pipe.execute()
+        try:
+            async with redis.pipeline(transaction=False) as pipe:
+                for name in wanted:
+                    pipe.set(_key(name), owner, nx=True, px=ttl_ms)
+                got = await pipe.execute()
+        except Exception:
+            # Some may be set before the failure: give back what is ours, or they would
+            # turn the batch's own retry away until they expire.
+            with suppress(Exception):
+                await release_all(redis, [Lock(_key(n), owner) for n in wanted])
+            raise
         for name, ok in zip(wanted, got, strict=True):
             if ok:
                 held[name] = Lock(_key(name), owner)
