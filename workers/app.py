@@ -15,6 +15,7 @@ from contracts.topics import namespace
 from infra.settings import Settings
 from workers.callback_handling.step import CallbackHandling
 from workers.fund_freeze.step import FundFreeze
+from workers.gateway.http import gateway_session
 from workers.gateway.registry import Gateways
 from workers.gateway_request.step import GatewayRequest
 from workers.order_build.step import OrderBuild
@@ -75,7 +76,7 @@ async def run_stages(
         stack.push_async_callback(pool.close)
         redis = Redis.from_url(settings.redis_url)
         stack.push_async_callback(redis.aclose)
-        http = await stack.enter_async_context(aiohttp.ClientSession())
+        http = await stack.enter_async_context(gateway_session())
         producer = make_producer(settings, client_id=f"payflow-{'-'.join(names)}")
         await producer.start()
         stack.push_async_callback(producer.stop)

@@ -30,7 +30,9 @@ def build_app(cfg: SimConfig) -> web.Application:
 
 async def _dispatching(app: web.Application) -> AsyncIterator[None]:
     sim = app[SIM]
-    async with aiohttp.ClientSession() as session:
+    # No cookie jar: webhooks answer callbacks without cookies, and keeping a jar costs CPU
+    # on every delivery.
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
         task = asyncio.create_task(sim.dispatcher.run(session), name="gateway-dispatcher")
         yield
         task.cancel()

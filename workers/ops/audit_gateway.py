@@ -6,10 +6,10 @@ being refunded, late payments are posted, nothing is frozen or stuck past its de
 from datetime import date
 from typing import Any
 
-import aiohttp
 import asyncpg
 
 from infra.settings import Settings
+from workers.gateway.http import gateway_session
 from workers.gateway.registry import Gateways
 from workers.late_payments import statement_check
 from workers.ops.audit_check import Check
@@ -88,7 +88,7 @@ async def gateway_audit(
     conn: asyncpg.Connection, settings: Settings, day: date, report: dict[str, Any]
 ) -> None:
     """Add the gateway's statement for `day` against our charges to `report`."""
-    async with aiohttp.ClientSession() as http:
+    async with gateway_session() as http:
         gateways = Gateways(settings, http)
         names = sorted({"direct", *settings.routes.values()})
         lines = await statement_check.statement_lines([gateways.adapter(n) for n in names], day)

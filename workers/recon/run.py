@@ -7,10 +7,10 @@ from dataclasses import asdict
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-import aiohttp
 import asyncpg
 
 from infra.settings import Settings
+from workers.gateway.http import gateway_session
 from workers.gateway.port import StatementLine
 from workers.gateway.registry import Gateways
 from workers.late_payments import statement_check
@@ -29,7 +29,7 @@ class BadStatement(ValueError):
 
 async def fetch_statement(settings: Settings, day: date) -> list[StatementLine]:
     """The day's statement through the gateway port, from every routed adapter."""
-    async with aiohttp.ClientSession() as http:
+    async with gateway_session() as http:
         gateways = Gateways(settings, http)
         adapters = [gateways.adapter(name) for name in sorted(set(settings.routes.values()))]
         return await statement_check.statement(adapters, day)

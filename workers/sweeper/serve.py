@@ -11,12 +11,12 @@ from collections.abc import Iterator
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 
-import aiohttp
 import asyncpg
 import structlog
 from aiokafka import AIOKafkaProducer
 
 from infra.settings import Settings
+from workers.gateway.http import gateway_session
 from workers.gateway.registry import Gateways
 from workers.late_payments import refund_job
 from workers.runtime.db import create_pool
@@ -105,7 +105,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     async with AsyncExitStack() as stack:
         pool = await create_pool(settings, max_size=4)
         stack.push_async_callback(pool.close)
-        http = await stack.enter_async_context(aiohttp.ClientSession())
+        http = await stack.enter_async_context(gateway_session())
         producer = make_producer(settings, client_id="payflow-sweeper")
         stack.push_async_callback(producer.stop)
         await producer.start()
