@@ -71,11 +71,17 @@ async def plant_inbox(pool: asyncpg.Pool, consumer: str, n: int, at: datetime) -
 async def plant_outbox(
     pool: asyncpg.Pool, topic: str, n: int, created: datetime, published: datetime | None
 ) -> None:
+    # An unpublished row is owed, as outbox.store_many records it (migration 0022).
     await pool.execute(
-        """INSERT INTO outbox (producer, cause_event_id, event_id, topic, message_key,
-                               message_value, created_at, published_at)
-           SELECT 'p', gen_random_uuid(), gen_random_uuid(), $1, 'k', '\\x00'::bytea, $2, $3
-           FROM generate_series(1, $4)""",
+        """WITH planted AS (
+               INSERT INTO outbox (producer, cause_event_id, event_id, topic, message_key,
+                                   message_value, created_at, published_at)
+               SELECT 'p', gen_random_uuid(), gen_random_uuid(), $1, 'k', '\\x00'::bytea, $2, $3
+               FROM generate_series(1, $4)
+               RETURNING outbox_id, created_at, published_at
+           )
+           INSERT INTO outbox_pending (outbox_id, created_at)
+           SELECT outbox_id, created_at FROM planted WHERE published_at IS NULL""",
         topic,
         created,
         published,

@@ -42,15 +42,24 @@ async def store_many(
                 rows[event.event_id] = (cause, topic, event.correlation_id, encode(event))
     if not rows:
         return []
+    # The rows still owed to Kafka are also written to outbox_pending, which the relay
+    # searches (migration 0022); a row stored before and already published is not owed.
     got = await conn.fetch(
-        """INSERT INTO outbox (producer, cause_event_id, event_id, topic, message_key,
-                               message_value)
-           SELECT $1, c, e, t, k, v
-             FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::bytea[])
-                  WITH ORDINALITY AS u(c, e, t, k, v, n)
-            ORDER BY n
-           ON CONFLICT (event_id) DO UPDATE SET event_id = EXCLUDED.event_id
-           RETURNING event_id, outbox_id""",
+        """WITH stored AS (
+               INSERT INTO outbox (producer, cause_event_id, event_id, topic, message_key,
+                                   message_value)
+               SELECT $1, c, e, t, k, v
+                 FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::bytea[])
+                      WITH ORDINALITY AS u(c, e, t, k, v, n)
+                ORDER BY n
+               ON CONFLICT (event_id) DO UPDATE SET event_id = EXCLUDED.event_id
+               RETURNING event_id, outbox_id, created_at, published_at
+           ), owed AS (
+               INSERT INTO outbox_pending (outbox_id, created_at)
+               SELECT outbox_id, created_at FROM stored WHERE published_at IS NULL
+               ON CONFLICT (outbox_id) DO NOTHING
+           )
+           SELECT event_id, outbox_id FROM stored""",
         producer,
         [r[0] for r in rows.values()],
         list(rows),
@@ -86,9 +95,10 @@ async def stored_for(
 
 async def unpublished(conn: asyncpg.Connection, older_than_s: float, limit: int) -> list[Message]:
     rows = await conn.fetch(
-        """SELECT outbox_id, topic, message_key, message_value FROM outbox
-           WHERE published_at IS NULL AND created_at < now() - make_interval(secs => $1)
-           ORDER BY outbox_id LIMIT $2""",
+        """SELECT o.outbox_id, o.topic, o.message_key, o.message_value
+             FROM outbox_pending p JOIN outbox o USING (outbox_id)
+            WHERE p.created_at < now() - make_interval(secs => $1) AND o.published_at IS NULL
+            ORDER BY p.outbox_id LIMIT $2""",
         older_than_s,
         limit,
     )
@@ -101,9 +111,12 @@ async def unpublished(conn: asyncpg.Connection, older_than_s: float, limit: int)
 
 
 async def mark_published(conn: asyncpg.Connection | asyncpg.Pool, ids: list[int]) -> None:
+    """No longer owed: a HOT update of published_at (no index reads it) and the pending rows
+    deleted, in one statement."""
     if ids:
         await conn.execute(
-            "UPDATE outbox SET published_at = now() WHERE outbox_id = ANY($1::bigint[])"
-            " AND published_at IS NULL",
+            """WITH sent AS (DELETE FROM outbox_pending WHERE outbox_id = ANY($1::bigint[]))
+               UPDATE outbox SET published_at = now()
+                WHERE outbox_id = ANY($1::bigint[]) AND published_at IS NULL""",
             ids,
         )

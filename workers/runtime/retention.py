@@ -114,7 +114,9 @@ async def prune(
     outbox = await _table(db, _OUTBOX, cutoff, batch, dry_run)
     dead_letters = await _table(db, _DEAD_LETTERS, cutoff, batch, dry_run)
     unpublished = await db.fetchval(
-        "SELECT count(*) FROM outbox WHERE published_at IS NULL AND created_at < $1", cutoff
+        """SELECT count(*) FROM outbox_pending p JOIN outbox o USING (outbox_id)
+            WHERE p.created_at < $1 AND o.published_at IS NULL""",
+        cutoff,
     )
     unfinished = await db.fetchval(
         "SELECT count(*) FROM dead_letters WHERE failed_at < $1 AND " + _OPEN,

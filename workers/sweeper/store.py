@@ -211,10 +211,11 @@ async def unpublished(
     """This producer's outbox rows not yet published (a sweeper died, or Kafka failed,
     between commit and publish)."""
     rows: list[asyncpg.Record] = await conn.fetch(
-        """SELECT outbox_id, topic, message_key, message_value FROM outbox
-           WHERE producer = $1 AND published_at IS NULL
-             AND created_at < now() - make_interval(secs => $2)
-           ORDER BY outbox_id LIMIT $3""",
+        """SELECT o.outbox_id, o.topic, o.message_key, o.message_value
+             FROM outbox_pending p JOIN outbox o USING (outbox_id)
+            WHERE o.producer = $1 AND o.published_at IS NULL
+              AND p.created_at < now() - make_interval(secs => $2)
+            ORDER BY p.outbox_id LIMIT $3""",
         producer,
         older_than_s,
         limit,
