@@ -7,7 +7,7 @@ from typing import Any
 import asyncpg
 
 from workers.review.cases import Case
-from workers.runtime.outbox import Message
+from workers.runtime.outbox import Message, message_of
 
 _CASE = """SELECT case_id, kind, subject, order_id, payment_id, reason, evidence, state,
                   resolution, resolved_by, opened_at, resolved_at FROM review_cases"""
@@ -179,12 +179,7 @@ async def unpublished(conn: asyncpg.Connection, event_ids: list[str]) -> list[Me
            WHERE event_id = ANY($1::uuid[]) AND published_at IS NULL ORDER BY outbox_id""",
         event_ids,
     )
-    return [
-        Message(
-            r["topic"], r["message_key"].encode(), bytes(r["message_value"]), (), r["outbox_id"]
-        )
-        for r in rows
-    ]
+    return [message_of(r) for r in rows]
 
 
 async def refund_held_cases(conn: asyncpg.Connection, refund_id: str) -> list[asyncpg.Record]:

@@ -85,29 +85,32 @@ async def stored_for(
         producer,
         list(causes),
     )
-    return [
-        Message(
-            r["topic"], r["message_key"].encode(), bytes(r["message_value"]), (), r["outbox_id"]
-        )
-        for r in rows
-    ]
+    return [message_of(r) for r in rows]
 
 
-async def unpublished(conn: asyncpg.Connection, older_than_s: float, limit: int) -> list[Message]:
+async def unpublished(
+    conn: asyncpg.Connection, producer: str, older_than_s: float, limit: int
+) -> list[Message]:
+    """This producer's rows still owed to Kafka (it died, or Kafka failed, between commit
+    and publish), older than `older_than_s`: found through outbox_pending (migration 0022)."""
     rows = await conn.fetch(
         """SELECT o.outbox_id, o.topic, o.message_key, o.message_value
              FROM outbox_pending p JOIN outbox o USING (outbox_id)
-            WHERE p.created_at < now() - make_interval(secs => $1) AND o.published_at IS NULL
-            ORDER BY p.outbox_id LIMIT $2""",
+            WHERE o.producer = $1 AND o.published_at IS NULL
+              AND p.created_at < now() - make_interval(secs => $2)
+            ORDER BY p.outbox_id LIMIT $3""",
+        producer,
         older_than_s,
         limit,
     )
-    return [
-        Message(
-            r["topic"], r["message_key"].encode(), bytes(r["message_value"]), (), r["outbox_id"]
-        )
-        for r in rows
-    ]
+    return [message_of(r) for r in rows]
+
+
+def message_of(row: asyncpg.Record) -> Message:
+    """A stored row (outbox_id, topic, message_key, message_value) as the message to send."""
+    return Message(
+        row["topic"], row["message_key"].encode(), bytes(row["message_value"]), (), row["outbox_id"]
+    )
 
 
 async def mark_published(conn: asyncpg.Connection | asyncpg.Pool, ids: list[int]) -> None:

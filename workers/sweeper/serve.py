@@ -19,6 +19,7 @@ from infra.settings import Settings
 from workers.gateway.http import gateway_session
 from workers.gateway.registry import Gateways
 from workers.late_payments import refund_job
+from workers.runtime import outbox
 from workers.runtime.db import create_pool
 from workers.runtime.kafka import make_producer
 from workers.runtime.outbox import Message
@@ -87,13 +88,7 @@ async def republish(pool: asyncpg.Pool, producer: AIOKafkaProducer, older_than_s
     """What an earlier sweeper committed but did not get to publish (same event ids: the
     next stage's inbox drops a copy that did get through)."""
     async with pool.acquire() as conn:
-        rows = await store.unpublished(conn, checks.PRODUCER, older_than_s, 1_000)
-    messages = [
-        Message(
-            r["topic"], r["message_key"].encode(), bytes(r["message_value"]), (), r["outbox_id"]
-        )
-        for r in rows
-    ]
+        messages = await outbox.unpublished(conn, checks.PRODUCER, older_than_s, 1_000)
     if messages:
         await publish(producer, pool, messages)
     return len(messages)

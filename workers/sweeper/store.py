@@ -205,24 +205,6 @@ async def is_open(conn: asyncpg.Connection, payment_id: str) -> bool:
     return bool(found)
 
 
-async def unpublished(
-    conn: asyncpg.Connection, producer: str, older_than_s: float, limit: int
-) -> list[asyncpg.Record]:
-    """This producer's outbox rows not yet published (a sweeper died, or Kafka failed,
-    between commit and publish)."""
-    rows: list[asyncpg.Record] = await conn.fetch(
-        """SELECT o.outbox_id, o.topic, o.message_key, o.message_value
-             FROM outbox_pending p JOIN outbox o USING (outbox_id)
-            WHERE o.producer = $1 AND o.published_at IS NULL
-              AND p.created_at < now() - make_interval(secs => $2)
-            ORDER BY p.outbox_id LIMIT $3""",
-        producer,
-        older_than_s,
-        limit,
-    )
-    return rows
-
-
 async def unseen_charges(
     conn: asyncpg.Connection, refs: list[str], references: list[str]
 ) -> set[str]:
