@@ -1,5 +1,6 @@
 """The audit: every money invariant that applies so far (FIELD-NOTES section 4), in one
-snapshot: our books (audit_books.py) and the gateway edge (audit_gateway.py); `payflow audit`.
+snapshot: our books (audit_books.py), the references no foreign key enforces
+(audit_references.py) and the gateway edge (audit_gateway.py); `payflow audit`.
 """
 
 import json
@@ -13,11 +14,12 @@ from infra.settings import Settings, get_settings
 from workers.gateway.port import GatewayRefused, GatewayUnknown
 from workers.ops.audit_books import BOOKS
 from workers.ops.audit_gateway import GATEWAY, deadlines, gateway_audit
+from workers.ops.audit_references import REFERENCE_CHECKS
 from workers.runtime.db import connect
 
 __all__ = ["CHECKS", "gateway_audit", "main_audit", "run_audit"]  # gateway_audit: re-exported
 
-CHECKS = [*BOOKS, *GATEWAY]
+CHECKS = [*BOOKS, *REFERENCE_CHECKS, *GATEWAY]
 
 
 async def run_audit(
