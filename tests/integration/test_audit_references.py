@@ -53,6 +53,11 @@ async def test_dangling_references_fail_the_audit_by_name(
                                    resolved_at)
            VALUES ('ord-ghost', 'acct-ghost-h', 100, 'EUR', 'cancelled', now(), now())"""
     )
+    await pool.execute(
+        """INSERT INTO transactions (transaction_id, order_id, buyer_id, currency, total,
+                                     wallet_part, gateway_part, status)
+           VALUES ('txn-ghost', 'ord-ghost', 'buyer-ghost', 'EUR', 0, 0, 0, 'pending_payment')"""
+    )
     assert await _failing(pool, services) == {
         "order_items_sub_order_id_exists": ["so-ghost"],
         "order_items_sku_id_exists": ["sku-ghost"],
@@ -60,16 +65,17 @@ async def test_dangling_references_fail_the_audit_by_name(
         "ledger_entries_debit_account_id_exists": ["acct-ghost-d"],
         "ledger_entries_credit_account_id_exists": ["acct-ghost-c"],
         "fund_holds_account_id_exists": ["acct-ghost-h"],
+        "transactions_order_id_exists": ["ord-ghost"],
     }
 
 
 async def test_references_taken_from_events_keep_their_foreign_keys(pool: asyncpg.Pool) -> None:
-    """An event can name anything: a transaction for an order we never built is refused by
-    the schema, whatever the stage does."""
+    """A payment for a transaction we never recorded is refused by the schema itself."""
     with pytest.raises(asyncpg.ForeignKeyViolationError):
         await pool.execute(
-            """INSERT INTO transactions (transaction_id, order_id, buyer_id, currency, total,
-                                         wallet_part, gateway_part, status)
-               VALUES ('txn-ghost', 'ord-ghost', 'buyer-ghost', 'EUR', 100, 0, 100,
-                       'pending_payment')"""
+            """INSERT INTO payment_requests (payment_id, transaction_id, order_id, attempt,
+                                             idempotency_key, currency, amount, status,
+                                             request_body)
+               VALUES ('pay-ghost', 'txn-never', 'ord-never', 1, 'pay-ghost', 'EUR', 100,
+                       'requesting', '{}')"""
         )

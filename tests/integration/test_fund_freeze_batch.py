@@ -1,7 +1,8 @@
 """Fund freeze is set-based: a whole batch is read, planned and written at once. What one
 event did before, the batch still does per order: a buyer's orders share the wallet in
 order, a duplicate freezes nothing twice, a short wallet fails only its own order, and an
-order whose Cancel came first is dead-lettered while the rest of the batch goes through."""
+order whose Cancel came first is dead-lettered while the rest of the batch goes through, as
+is an event that is not the order we built."""
 
 import uuid
 from collections.abc import Sequence
@@ -14,6 +15,7 @@ from contracts.envelope import Envelope
 from contracts.events.funds import FundsFrozen
 from contracts.events.orders import OrderBuilt
 from contracts.events.payments import PaymentFailed
+from contracts.money import Money
 from contracts.topics import ORDERS_BUILT
 from tests.support.pipeline import (
     balances,
@@ -101,3 +103,52 @@ async def test_a_batch_freezes_each_order_as_one_event_at_a_time_would(
     )
     assert redelivered.processed == 0 and len(redelivered.dead) == 1  # d is parked again
     assert await balances(pool, wallet) == (price + price // 2, 0, price + price // 2)
+
+
+async def test_an_order_built_unlike_the_order_we_built_freezes_nothing(
+    pool: asyncpg.Pool,
+) -> None:
+    """The order, its buyer, total and sub-orders must be those order build stored: a forged
+    event (an order never built) and an altered one (another total) are dead-lettered, the
+    rest of the batch goes through."""
+    await seed_catalogue(pool)
+    run = uuid.uuid4().hex[:8]
+    buyer = f"ff-forged-{run}"
+    (real,) = await _built(pool, [order_submitted(f"ff-{run}-real", buyer, {"sku-mug": 1})])
+    price = real.payload.total.amount
+    await fund_wallet(pool, buyer, 3 * price, f"ff-topup:{buyer}")
+    never = OrderBuilt.new(
+        f"ff-{run}-never",
+        real.payload.model_copy(update={"order_id": f"ff-{run}-never"}),
+        idempotency_key=f"ff-{run}-never",
+    )
+    cheaper = Money(amount=1, currency=real.payload.total.currency)
+    altered = OrderBuilt.new(
+        real.correlation_id,
+        real.payload.model_copy(update={"total": cheaper}),
+        idempotency_key=f"ff-{run}-altered",
+    )
+
+    events: list[Envelope] = [never, altered, real]
+    result = await run_batch(pool, FundFreeze(), [consumed(e, i) for i, e in enumerate(events)], 1)
+
+    assert (result.processed, len(result.dead)) == (1, 2)
+    reasons = await pool.fetch(
+        "SELECT reason_code, detail FROM dead_letters WHERE event_id = ANY($1::uuid[])",
+        [never.event_id, altered.event_id],
+    )
+    assert [r["reason_code"] for r in reasons] == ["order_not_built"] * 2
+    assert any("was never built" in r["detail"] for r in reasons)
+    assert any(f"total 1 {cheaper.currency}" in r["detail"] for r in reasons)
+    # The real order froze once, at its real price; nothing exists for the forged one.
+    wallet = accounts.wallet(buyer, "EUR").account_id
+    assert await balances(pool, wallet) == (3 * price, 2 * price, price)
+    assert await order_state(pool, real.correlation_id) == "funds_frozen"
+    assert await order_state(pool, never.correlation_id) is None
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM transactions WHERE order_id = ANY($1::text[])",
+            [real.correlation_id, never.correlation_id],
+        )
+        == 1
+    )

@@ -17,6 +17,7 @@ from contracts.money import Money
 from contracts.topics import ORDERS_BUILT, Topic
 from infra.settings import get_settings
 from workers.fund_freeze import store
+from workers.fund_freeze.known import disagreement
 from workers.fund_freeze.plan import PaymentPlan, Wanted, plan_batch
 from workers.ledger import accounts, deferred_balances
 from workers.order_state import set_order_states
@@ -48,8 +49,13 @@ class FundFreeze(Stage):
     ) -> list[Sequence[Envelope]]:
         built = [e for e in events if isinstance(e, OrderBuilt)]
         assert len(built) == len(events)
+        stored = await store.stored_orders(tx, (e.payload.order_id for e in built))
+        for e in built:
+            unlike = disagreement(e.payload, stored.get(e.payload.order_id))
+            if unlike is not None:
+                raise EventFailed(e.event_id, PermanentError("order_not_built", unlike))
         # An order frozen before (under another event id, or earlier in this batch) is done.
-        done = await store.with_transaction(tx, (e.payload.order_id for e in built))
+        done = {oid for oid, s in stored.items() if s.frozen}
         new: dict[str, OrderBuilt] = {}
         for e in built:
             if e.payload.order_id not in done:

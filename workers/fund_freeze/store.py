@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from contracts.events.orders import OrderBuiltPayload
+from workers.fund_freeze.known import StoredOrder, StoredPart
 from workers.fund_freeze.plan import PaymentPlan, platform_fee
 
 
@@ -18,12 +19,41 @@ class NewTransaction:
     reason: str | None = None  # why it cannot be paid (it stays pending until settlement)
 
 
-async def with_transaction(conn: asyncpg.Connection, order_ids: Iterable[str]) -> set[str]:
-    """The orders (of these) that already have their transaction: frozen before."""
-    rows = await conn.fetch(
-        "SELECT order_id FROM transactions WHERE order_id = ANY($1::text[])", list(order_ids)
-    )
-    return {r["order_id"] for r in rows}
+# Each order as order build stored it, with its sub-orders, and whether it has its transaction.
+_STORED = """
+SELECT o.order_id, o.buyer_id, o.currency, o.total,
+       EXISTS (SELECT 1 FROM transactions t WHERE t.order_id = o.order_id) AS frozen,
+       array_agg(s.sub_order_id) AS sub_order_ids, array_agg(s.merchant_id) AS merchant_ids,
+       array_agg(s.amount) AS amounts, array_agg(s.platform_discount) AS platform_discounts
+  FROM orders o JOIN sub_orders s ON s.order_id = o.order_id
+ WHERE o.order_id = ANY($1::text[])
+ GROUP BY o.order_id"""
+
+
+async def stored_orders(
+    conn: asyncpg.Connection, order_ids: Iterable[str]
+) -> dict[str, StoredOrder]:
+    """The orders (of these) that order build stored: what an order.built must match."""
+    rows = await conn.fetch(_STORED, sorted(set(order_ids)))
+    return {
+        r["order_id"]: StoredOrder(
+            r["buyer_id"],
+            r["currency"],
+            r["total"],
+            {
+                sub: StoredPart(merchant, amount, platform)
+                for sub, merchant, amount, platform in zip(
+                    r["sub_order_ids"],
+                    r["merchant_ids"],
+                    r["amounts"],
+                    r["platform_discounts"],
+                    strict=True,
+                )
+            },
+            r["frozen"],
+        )
+        for r in rows
+    }
 
 
 async def fees(conn: asyncpg.Connection, merchant_ids: Iterable[str]) -> dict[str, int]:

@@ -40,6 +40,12 @@ REFERENCES = [
     Reference("ledger_entries", "debit_account_id", "entry_id", "accounts", "account_id"),
     Reference("ledger_entries", "credit_account_id", "entry_id", "accounts", "account_id"),
     Reference("fund_holds", "account_id", "order_id", "accounts", "account_id"),
+    Reference("transactions", "order_id", "transaction_id", "orders", "order_id"),
+    Reference(
+        "transaction_details", "transaction_id", "sub_order_id", "transactions", "transaction_id"
+    ),
+    Reference("transaction_details", "sub_order_id", "sub_order_id", "sub_orders", "sub_order_id"),
+    Reference("transaction_details", "merchant_id", "sub_order_id", "merchants", "merchant_id"),
 ]
 
 REFERENCE_CHECKS = [r.check() for r in REFERENCES]
