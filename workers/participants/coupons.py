@@ -91,3 +91,11 @@ async def give_back(conn: asyncpg.Connection, order_id: str) -> Entry:
     if entry.apply:
         await unlock(conn, [order_id])
     return entry
+
+
+async def give_back_many(conn: asyncpg.Connection, order_ids: list[str]) -> dict[str, Entry | None]:
+    """Cancel for many orders: each order's verdict, its grants available again where it
+    applied; None where `give_back` must decide (nothing written)."""
+    entries = await barrier.cancel_many(conn, order_ids, BRANCH)
+    await unlock(conn, sorted(o for o, e in entries.items() if e and e.apply))
+    return entries

@@ -156,12 +156,26 @@ async def _confirm_holds(conn: asyncpg.Connection, order_ids: list[str]) -> dict
 async def cancel(conn: asyncpg.Connection, order_id: str, *, defer: bool = False) -> Entry:
     """Cancel: return exactly what was frozen to available (at the flush, with `defer`)."""
     entry = await enter(conn, order_id, BRANCH, Phase.CANCEL)
-    if not entry.apply:
-        return entry
+    if entry.apply:
+        await _return_holds(conn, [order_id], defer)
+    return entry
+
+
+async def cancel_many(conn: asyncpg.Connection, order_ids: list[str]) -> dict[str, Entry | None]:
+    """Cancel for many orders, the money returned at the flush: each order's verdict, or None
+    where `cancel` must decide (nothing was written for it)."""
+    entries = await barrier.cancel_many(conn, order_ids, BRANCH)
+    await _return_holds(conn, sorted(o for o, e in entries.items() if e and e.apply), True)
+    return entries
+
+
+async def _return_holds(conn: asyncpg.Connection, order_ids: list[str], defer: bool) -> None:
+    if not order_ids:
+        return
     rows = await conn.fetch(
         """UPDATE fund_holds SET state = 'cancelled', resolved_at = now()
-           WHERE order_id = $1 AND state = 'held' RETURNING account_id, amount""",
-        order_id,
+           WHERE order_id = ANY($1::text[]) AND state = 'held' RETURNING account_id, amount""",
+        order_ids,
     )
     if defer:
         back: dict[str, tuple[int, int]] = {}
@@ -169,7 +183,7 @@ async def cancel(conn: asyncpg.Connection, order_id: str, *, defer: bool = False
             a, f = back.get(r["account_id"], (0, 0))
             back[r["account_id"]] = (a + r["amount"], f - r["amount"])
         await deferred_balances.park(conn, back)
-        return entry
+        return
     for r in sorted(rows, key=lambda r: str(r["account_id"])):
         await conn.execute(
             """UPDATE accounts SET available = available + $2, frozen = frozen - $2,
@@ -177,4 +191,3 @@ async def cancel(conn: asyncpg.Connection, order_id: str, *, defer: bool = False
             r["account_id"],
             r["amount"],
         )
-    return entry

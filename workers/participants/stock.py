@@ -109,3 +109,13 @@ async def release(conn: asyncpg.Connection, order_id: str, *, defer: bool = Fals
     if entry.apply:
         await _resolve(conn, order_id, "released", "available", defer)
     return entry
+
+
+async def release_many(conn: asyncpg.Connection, order_ids: list[str]) -> dict[str, Entry | None]:
+    """Cancel for many orders, parked until `stock_deferred.flush`: each order's verdict, its
+    holds back on sale where it applied; None where `release` must decide (nothing written)."""
+    entries = await barrier.cancel_many(conn, order_ids, BRANCH)
+    applied = sorted(o for o, e in entries.items() if e and e.apply)
+    if applied:
+        await _resolve_parked(conn, applied, "released", sold=False)
+    return entries

@@ -1,8 +1,14 @@
 """The events settlement publishes when an order is done."""
 
 from contracts.envelope import Envelope
-from contracts.events.outcomes import MerchantPayout, OrderSettled, OrderSettledPayload
-from contracts.events.payments import PaymentDecisionPayload
+from contracts.events.outcomes import (
+    MerchantPayout,
+    OrderCancelled,
+    OrderClosedPayload,
+    OrderSettled,
+    OrderSettledPayload,
+)
+from contracts.events.payments import PaymentDecisionPayload, PaymentFailed
 from contracts.money import Money
 from workers.settlement.legs import Payout
 
@@ -38,5 +44,21 @@ def settled(
                 )
                 for s, mid in payouts
             ],
+        ),
+    )
+
+
+def cancel_reason(p: PaymentDecisionPayload) -> str:
+    return p.reason_code or "payment_failed"
+
+
+def cancelled(event: PaymentFailed) -> Envelope:
+    """`OrderCancelled`: every hold went back, saying why the payment failed."""
+    p = event.payload
+    reason = cancel_reason(p)
+    return OrderCancelled.caused_by(
+        event,
+        OrderClosedPayload(
+            order_id=p.order_id, stage="settlement", reason_code=reason, detail=p.detail or reason
         ),
     )

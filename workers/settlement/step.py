@@ -16,11 +16,7 @@ from typing import Any, ClassVar
 import asyncpg
 
 from contracts.envelope import Envelope
-from contracts.events.outcomes import (
-    OrderCancelled,
-    OrderClosedPayload,
-    OrderManualReview,
-)
+from contracts.events.outcomes import OrderClosedPayload, OrderManualReview
 from contracts.events.payments import (
     PaymentDecisionPayload,
     PaymentFailed,
@@ -37,7 +33,7 @@ from workers.review.rules import OPERATOR_REASON
 from workers.review.store import order_state
 from workers.runtime.stage import Stage
 from workers.runtime.undoable import undoable
-from workers.settlement import outcomes, prefetch, purchase, sale_batch, store
+from workers.settlement import cancel_batch, outcomes, prefetch, purchase, sale_batch, store
 from workers.settlement.outcomes import OPEN
 from workers.settlement.refund_step import refund
 from workers.tcc.barrier import Verdict
@@ -70,7 +66,7 @@ class Settlement(Stage):
         if isinstance(event, PaymentSucceeded):
             return sale_batch.sold(event) or await self._confirm(tx, event)
         if isinstance(event, PaymentFailed):
-            return await self._cancel(tx, event)
+            return cancel_batch.cancelled(event) or await self._cancel(tx, event)
         if isinstance(event, RefundRequested):
             return await refund(tx, event)
         assert isinstance(event, PaymentNeedsReview)
@@ -89,6 +85,7 @@ class Settlement(Stage):
     async def before_batch(self, events: list[Envelope], tx: asyncpg.Connection) -> None:
         await prefetch.prefetch(events, tx)
         await sale_batch.sell_batch(tx, events)
+        await cancel_batch.cancel_batch(tx, events)
 
     async def before_commit(self, tx: asyncpg.Connection) -> None:
         # Hot rows last, each once, in key order: stock, then merchant and fee accounts.
@@ -183,17 +180,7 @@ class Settlement(Stage):
             return await self._to_review(tx, event, p, "cancel_after_confirm", detail)
         await stock.release(tx, p.order_id, defer=True)
         await coupons.give_back(tx, p.order_id)
-        reason = p.reason_code or "payment_failed"
+        reason = outcomes.cancel_reason(p)
         await store.set_transaction_status(tx, p.transaction_id, "cancelled", reason)
         await set_order_state(tx, p.order_id, "cancelled", OPEN, reason)
-        return [
-            OrderCancelled.caused_by(
-                event,
-                OrderClosedPayload(
-                    order_id=p.order_id,
-                    stage="settlement",
-                    reason_code=reason,
-                    detail=p.detail or reason,
-                ),
-            )
-        ]
+        return [outcomes.cancelled(event)]

@@ -11,8 +11,8 @@ check-then-act: the primary key (gid, branch, phase) serialises racing phases.
 
 A branch's Confirm and Cancel exclude each other by a unique index (migration 0021), which
 sees rows of transactions still in flight where a snapshot would not: the usual Confirm or
-Cancel is one statement (`confirm_many`, `_cancel`); anything else takes the slow path, which locks the
-Try row and looks again.
+Cancel is one statement for a whole batch (`confirm_many`, `cancel_many`); anything else
+takes the slow path, which locks the Try row and looks again.
 """
 
 from dataclasses import dataclass
@@ -97,30 +97,43 @@ async def _has(conn: asyncpg.Connection, gid: str, branch: str, phase: Phase) ->
     )
 
 
-# The usual Cancel in one statement. `fresh` is the Try row a Cancel writes when it finds
-# none (an empty cancel); `outcome` goes in only after a Try that applied, or with that empty
-# cancel, and the unique index turns it into nothing when the Confirm is there.
-_CANCEL = """
-WITH fresh AS (
+# The usual Cancel of many global transactions in one statement, in gid order. `fresh` are
+# the Try rows a Cancel writes where it finds none (empty cancels); an outcome goes in only
+# after a Try that applied, or with such an empty cancel, and the unique index turns it into
+# nothing when the Confirm is there (or in flight).
+_CANCEL_MANY = """
+WITH g AS (SELECT DISTINCT unnest($1::text[]) AS gid),
+fresh AS (
     INSERT INTO tcc_barrier (gid, branch, phase, origin)
-    VALUES ($1, $2, 'try', 'empty_cancel')
-    ON CONFLICT DO NOTHING RETURNING origin),
-tried AS (
-    SELECT origin FROM tcc_barrier WHERE gid = $1 AND branch = $2 AND phase = 'try'),
+    SELECT gid, $2, 'try', 'empty_cancel' FROM g ORDER BY gid
+    ON CONFLICT DO NOTHING RETURNING gid),
 outcome AS (
     INSERT INTO tcc_barrier (gid, branch, phase, origin)
-    SELECT $1, $2, 'cancel', CASE WHEN EXISTS (SELECT FROM fresh) THEN 'empty_cancel' ELSE 'applied' END
-     WHERE EXISTS (SELECT FROM fresh) OR EXISTS (SELECT FROM tried WHERE origin = 'applied')
-    ON CONFLICT DO NOTHING RETURNING 1)
-SELECT EXISTS (SELECT FROM fresh) AS empty, EXISTS (SELECT FROM outcome) AS written"""
+    SELECT g.gid, $2, 'cancel', CASE WHEN f.gid IS NULL THEN 'applied' ELSE 'empty_cancel' END
+      FROM g LEFT JOIN fresh f ON f.gid = g.gid
+     WHERE f.gid IS NOT NULL
+        OR EXISTS (SELECT FROM tcc_barrier t WHERE t.gid = g.gid AND t.branch = $2
+                      AND t.phase = 'try' AND t.origin = 'applied')
+     ORDER BY g.gid
+    ON CONFLICT DO NOTHING RETURNING gid)
+SELECT g.gid, f.gid IS NOT NULL AS empty, o.gid IS NOT NULL AS written
+  FROM g LEFT JOIN fresh f ON f.gid = g.gid LEFT JOIN outcome o ON o.gid = g.gid"""
 
 
-async def _cancel(conn: asyncpg.Connection, gid: str, branch: str) -> Entry | None:
-    """The usual Cancel; None when the slow path must decide (nothing written)."""
-    row = await conn.fetchrow(_CANCEL, gid, branch)
-    if row["empty"]:
-        return Entry(Verdict.EMPTY_CANCEL, "cancel without try")
-    return Entry(Verdict.APPLY) if row["written"] else None
+async def cancel_many(
+    conn: asyncpg.Connection, gids: list[str], branch: str
+) -> dict[str, Entry | None]:
+    """The usual Cancel of one branch for many global transactions in one statement: each
+    gid's verdict (it applies, or it is an empty cancel), or None when `enter` must decide it
+    (a duplicate, a refusal, a Try still in flight): for those nothing was written."""
+    rows = await conn.fetch(_CANCEL_MANY, sorted(set(gids)), branch)
+    found: dict[str, Entry | None] = {}
+    for r in rows:
+        if r["empty"]:
+            found[r["gid"]] = Entry(Verdict.EMPTY_CANCEL, "cancel without try")
+        else:
+            found[r["gid"]] = Entry(Verdict.APPLY) if r["written"] else None
+    return found
 
 
 async def enter(conn: asyncpg.Connection, gid: str, branch: str, phase: Phase) -> Entry:
@@ -134,7 +147,7 @@ async def enter(conn: asyncpg.Connection, gid: str, branch: str, phase: Phase) -
     if phase is Phase.CONFIRM and gid in await confirm_many(conn, [gid], branch):
         return Entry(Verdict.APPLY)
     if phase is Phase.CANCEL:
-        entry = await _cancel(conn, gid, branch)
+        entry = (await cancel_many(conn, [gid], branch))[gid]
         if entry is not None:
             return entry
     return await _slow(conn, gid, branch, phase)
