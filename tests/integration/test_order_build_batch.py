@@ -5,6 +5,8 @@ leaves no Try behind, and a repeat or a coupon order is judged against what the 
 already wrote (it comes after the usual ones: within a batch, which of two orders for the
 last units comes first is the batch's order, not the time of sending)."""
 
+import gc
+import types
 import uuid
 from collections import Counter
 
@@ -187,3 +189,48 @@ async def test_coupon_orders_are_built_with_the_batch_and_leave_grants_right(
         "SELECT count(*) FROM tcc_barrier WHERE gid = $1 AND phase = 'try'", f"cb-{run}-short"
     )
     assert tries == 0
+
+
+async def test_a_batch_with_rejections_leaves_no_frames_for_the_cycle_collector(
+    pool: asyncpg.Pool,
+) -> None:
+    """A rejection is kept for its answer without its traceback: kept with it, its frames
+    (and through them every caller's, with the whole batch) were a reference cycle that only
+    the garbage collector freed, tens of thousands of objects per batch."""
+    await seed_catalogue(pool)
+    run = uuid.uuid4().hex[:8]
+    buyer = f"obgc-{run}"
+    events = [
+        order_submitted(f"obgc-{run}-ok", buyer, {"sku-mug": 1}),
+        order_submitted(f"obgc-{run}-unknown", buyer, {"sku-none": 1}),
+        order_submitted(f"obgc-{run}-method", buyer, {"sku-mug": 1}).model_copy(
+            update={
+                "payload": order_submitted("x", buyer, {"sku-mug": 1}).payload.model_copy(
+                    update={"order_id": f"obgc-{run}-method", "payment_method": "no-such-method"}
+                )
+            }
+        ),
+    ]
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        result = await run_batch(
+            pool, OrderBuild(), [consumed(e, i) for i, e in enumerate(events)], 1
+        )
+        gc.collect()
+        ours = [
+            o.f_code.co_filename
+            for o in gc.garbage
+            if isinstance(o, types.FrameType) and "/workers/" in o.f_code.co_filename
+        ]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert result.processed == len(events)
+    reasons = [
+        e.payload.reason_code
+        for e in (decode(m.topic, m.value) for m in result.messages if m.value is not None)
+        if isinstance(e, OrderRejected)
+    ]
+    assert sorted(reasons) == ["unknown_sku", "unsupported_payment_method"]
+    assert ours == []

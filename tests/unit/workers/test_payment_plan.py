@@ -1,5 +1,7 @@
 """How an order is paid (wallet part, gateway part) and the platform's fee."""
 
+import gc
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -134,3 +136,18 @@ def test_an_order_refused_for_funds_leaves_the_wallet_to_the_next() -> None:
 def test_an_unknown_wallet_has_nothing() -> None:
     plans = plan_batch([Wanted("o", "new", "wallet_first", 50)], {})
     assert plans["o"] == PaymentPlan(0, 50)
+
+
+def test_a_short_wallet_in_the_plans_keeps_no_frames_alive() -> None:
+    """The refusal is kept for its answer without its traceback, whose frames (with the whole
+    batch of the callers) would be a cycle only the garbage collector frees."""
+    gc.collect()
+    gc.disable()
+    try:
+        plans = plan_batch([Wanted("o-1", "w", "wallet_only", 100)], {"w": 5})
+        short = plans["o-1"]
+        assert isinstance(short, InsufficientWallet) and short.__traceback__ is None
+        del plans, short
+        assert gc.collect() == 0  # nothing was left in a reference cycle
+    finally:
+        gc.enable()
