@@ -10,7 +10,7 @@ import pytest
 
 from contracts.events.funds import FundsFrozen
 from contracts.events.outcomes import OrderCancelled
-from contracts.events.payments import PaymentDecisionPayload, PaymentFailed
+from contracts.events.payments import PaymentFailed
 from infra.settings import Settings
 from tests.support.pipeline import (
     assert_audit_clean,
@@ -28,27 +28,20 @@ from workers.runtime.batch import run_batch
 from workers.runtime.stage import batch_scope
 from workers.settlement import cancel_batch
 from workers.settlement.step import Settlement
+from workers.sweeper.outcomes import decision_payload
 
 pytestmark = pytest.mark.integration
 
 FUNDED = 1_000_000
 
 
-def _expired(frozen: FundsFrozen) -> PaymentFailed:
+async def _expired(pool: asyncpg.Pool, frozen: FundsFrozen) -> PaymentFailed:
     """The failure the sweeper publishes when the payment window closes unpaid."""
-    p = frozen.payload
-    return PaymentFailed.caused_by(
-        frozen,
-        PaymentDecisionPayload(
-            order_id=p.order_id,
-            transaction_id=p.transaction_id,
-            buyer_id=p.buyer_id,
-            total=p.total,
-            wallet_part=p.wallet_part,
-            gateway_part=p.gateway_part,
-            reason_code="payment_window_expired",
-        ),
-    )
+    async with pool.acquire() as conn:
+        payload = await decision_payload(
+            conn, frozen.correlation_id, "payment_window_expired", "the payment window closed"
+        )
+    return PaymentFailed.caused_by(frozen, payload)
 
 
 async def test_failed_payments_are_cancelled_at_once_and_a_redelivery_changes_nothing(
@@ -67,7 +60,7 @@ async def test_failed_payments_are_cancelled_at_once_and_a_redelivery_changes_no
     frozen = sorted((e for e in out if isinstance(e, FundsFrozen)), key=lambda e: e.correlation_id)
     short = [e for e in out if isinstance(e, PaymentFailed)]
     assert (len(frozen), len(short)) == (2, 1)
-    failed = [_expired(f) for f in frozen] + short
+    failed = [await _expired(pool, f) for f in frozen] + short
     ids = [e.correlation_id for e in failed]
     stock_before = await pool.fetchval("SELECT held FROM stock WHERE sku_id = 'sku-mug'")
 

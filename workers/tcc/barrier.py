@@ -111,9 +111,11 @@ outcome AS (
     INSERT INTO tcc_barrier (gid, branch, phase, origin)
     SELECT g.gid, $2, 'cancel', CASE WHEN f.gid IS NULL THEN 'applied' ELSE 'empty_cancel' END
       FROM g LEFT JOIN fresh f ON f.gid = g.gid
-     WHERE f.gid IS NOT NULL
-        OR EXISTS (SELECT FROM tcc_barrier t WHERE t.gid = g.gid AND t.branch = $2
-                      AND t.phase = 'try' AND t.origin = 'applied')
+      -- A lookup by key per gid: as a set, the planner hashed every Try of the branch.
+      LEFT JOIN LATERAL (SELECT true AS applied FROM tcc_barrier t
+                          WHERE t.gid = g.gid AND t.branch = $2 AND t.phase = 'try'
+                            AND t.origin = 'applied' LIMIT 1) tried ON true
+     WHERE f.gid IS NOT NULL OR tried.applied
      ORDER BY g.gid
     ON CONFLICT DO NOTHING RETURNING gid)
 SELECT g.gid, f.gid IS NOT NULL AS empty, o.gid IS NOT NULL AS written
