@@ -109,6 +109,9 @@ async def _new_purchases(
     grants: dict[int, list[Coupon]],
 ) -> dict[int, Sequence[Envelope]]:
     """Build, hold and save the usual submissions (whose keys this batch now owns)."""
+    # Rejections are kept without their traceback: its frames (and through them every
+    # caller's, with the whole batch) would be a reference cycle only the garbage collector
+    # frees, tens of thousands of objects per batch.
     turned_down: dict[int, Rejection] = {}
     wanted: dict[int, Counter[str]] = {}
     for i in usual:
@@ -116,7 +119,7 @@ async def _new_purchases(
         try:
             check_payment_method(order.payment_method, stage.routes)  # before anything is held
         except Rejection as r:
-            turned_down[i] = r.with_traceback(None)  # see below
+            turned_down[i] = r.with_traceback(None)
             continue
         wanted[i] = wanted_quantities(order.items)
     items = await catalogue.load_items(tx, sorted({s for q in wanted.values() for s in q}))
@@ -128,9 +131,6 @@ async def _new_purchases(
                 order.order_id, order.currency, dict(quantities), items, grants[i], now
             )
         except Rejection as r:
-            # Kept without its traceback: its frames (this one, and through it every caller's,
-            # with the whole batch) would be a reference cycle only the garbage collector
-            # frees, tens of thousands of objects per batch.
             turned_down[i] = r.with_traceback(None)
     await _hold(tx, events, wanted, priced, turned_down)
     built = [i for i in usual if i in priced and i not in turned_down]

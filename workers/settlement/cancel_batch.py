@@ -8,7 +8,7 @@ wrote nothing here and is left to `Settlement.handle`, one by one, as before; so
 order of the batch if anything here fails.
 """
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Sequence
 
 import asyncpg
@@ -18,17 +18,14 @@ from contracts.events.payments import PaymentFailed
 from workers.order_state import set_order_states
 from workers.participants import coupons, funds, stock
 from workers.runtime.at_once import MIN_EVENTS, Answers, answer_at_once, answered
-from workers.settlement import outcomes, store
+from workers.settlement import outcomes, prefetch, store
 
 _NAME = "settlement.cancel"
 
 
 async def cancel_batch(tx: asyncpg.Connection, events: Sequence[Envelope]) -> None:
     """Cancel what can be cancelled at once; `cancelled` then answers for each event."""
-    per_order = Counter(e.correlation_id for e in events)
-    failed = [
-        e for e in events if isinstance(e, PaymentFailed) and per_order[e.correlation_id] == 1
-    ]
+    failed = prefetch.alone(events, PaymentFailed)
     if len(failed) >= MIN_EVENTS:
         await answer_at_once(tx, _NAME, lambda: _cancel(tx, failed))
 

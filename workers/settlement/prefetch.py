@@ -8,7 +8,9 @@ events). Any other event, or a run without this read, reads for itself.
 """
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import asyncpg
 
@@ -19,6 +21,7 @@ from workers.runtime.stage import current_batch
 from workers.settlement import store
 
 _KEY = "settlement.prefetched"
+E = TypeVar("E", bound=Envelope)
 Decision = tuple[str, str, str | None]  # transaction id, order id, gateway ref
 
 
@@ -34,13 +37,15 @@ def _decision(p: PaymentDecisionPayload) -> Decision:
     return (p.transaction_id, p.order_id, p.gateway_ref)
 
 
-async def prefetch(events: list[Envelope], tx: asyncpg.Connection) -> None:
+def alone(events: Sequence[Envelope], kind: type[E]) -> list[E]:
+    """The events of `kind` whose order has no other event in the batch: what is read or
+    done for them at once no other event of the batch can change."""
     per_order = Counter(e.correlation_id for e in events)
-    paid = [
-        e.payload
-        for e in events
-        if isinstance(e, PaymentSucceeded) and per_order[e.correlation_id] == 1
-    ]
+    return [e for e in events if isinstance(e, kind) and per_order[e.correlation_id] == 1]
+
+
+async def prefetch(events: list[Envelope], tx: asyncpg.Connection) -> None:
+    paid = [e.payload for e in alone(events, PaymentSucceeded)]
     if not paid:
         return
     current_batch().resources[_KEY] = Prefetched(
