@@ -128,15 +128,18 @@ async def test_a_batch_builds_each_order_as_if_alone_after_the_ones_before(
 async def test_coupon_orders_are_built_with_the_batch_and_leave_grants_right(
     pool: asyncpg.Pool,
 ) -> None:
-    """Coupon orders with a grant are built with the batch (one grant read, one lock); an
-    order turned down after its grant was locked gives it back; a buyer's two coupon orders
-    and a coupon without a grant go one by one, after, and are answered as alone."""
+    """Coupon orders with a grant are built with the batch (one grant read, one lock), a
+    buyer's orders taking that buyer's grants one each; an order turned down after its grant
+    was locked gives it back; a buyer's second order for one grant and a coupon without a
+    grant go one by one, after, and are answered as alone."""
     await seed_catalogue(pool)
     run = uuid.uuid4().hex[:8]
     sku = await _scarce_sku(pool, run, 0)
     async with pool.acquire() as conn, conn.transaction():
         for buyer in ("a", "short", "twice"):
             await seed.grant_coupon(conn, f"g-{run}-{buyer}", "cp-rate", f"cb-{run}-{buyer}")
+        for grant in ("pair-1", "pair-2"):  # two grants, two orders: one each
+            await seed.grant_coupon(conn, f"g-{run}-{grant}", "cp-rate", f"cb-{run}-pair")
 
     def order(name: str, buyer: str, lines: dict[str, int], codes: list[str]) -> Envelope:
         event = order_submitted(f"cb-{run}-{name}", f"cb-{run}-{buyer}", lines)
@@ -148,6 +151,8 @@ async def test_coupon_orders_are_built_with_the_batch_and_leave_grants_right(
         order("short", "short", {sku: 1}, ["TENOFF"]),  # locks its grant, then out of stock
         order("twice-1", "twice", {"sku-mug": 1}, ["TENOFF"]),
         order("twice-2", "twice", {"sku-mug": 1}, ["TENOFF"]),  # one grant for the two
+        order("pair-1", "pair", {"sku-mug": 1}, ["TENOFF"]),
+        order("pair-2", "pair", {"sku-cap": 1}, ["TENOFF"]),
         order("none", "nobody", {"sku-mug": 1}, ["TENOFF"]),
         order("bogus", "a", {"sku-mug": 1}, ["NO-SUCH"]),
     ]
@@ -162,10 +167,10 @@ async def test_coupon_orders_are_built_with_the_batch_and_leave_grants_right(
     }
     # Which of the buyer's two orders gets its one grant is the batch's order (partitions).
     built = {n for n, e in answers.items() if isinstance(e, OrderBuilt)}
-    (first,) = built - {"a"}
+    (first,) = built - {"a", "pair-1", "pair-2"}
     (second,) = {"twice-1", "twice-2"} - {first}
     assert first in {"twice-1", "twice-2"}
-    assert answers["a"].payload.discount.amount > 0
+    assert all(answers[n].payload.discount.amount > 0 for n in ("a", "pair-1", "pair-2"))
     reasons = {n: e.payload.reason_code for n, e in answers.items() if isinstance(e, OrderRejected)}
     assert reasons == {
         "short": "out_of_stock",
@@ -183,6 +188,8 @@ async def test_coupon_orders_are_built_with_the_batch_and_leave_grants_right(
         "a": ("locked", f"cb-{run}-a"),
         "short": ("available", None),
         "twice": ("locked", f"cb-{run}-{first}"),
+        "pair-1": ("locked", f"cb-{run}-pair-1"),
+        "pair-2": ("locked", f"cb-{run}-pair-2"),
     }
     # The turned-down order leaves no Try behind.
     tries = await pool.fetchval(

@@ -1,13 +1,13 @@
 """Order build for a whole batch: the usual submissions together, the rest one by one.
 
 The usual submission is a new purchase: an order id never answered, a key nobody holds,
-neither repeated in the batch, and coupons (if any) that each have a grant and that no other
-coupon order of the same buyer in the batch could want. Those are judged with one query and
-one claim, priced from one catalogue and one grant read, and their coupons locked, stock
-held and orders saved with one statement per table; their stock is counted in the batch's
-order, so each order is held or rejected as if it had been built alone after the ones
-before it. Everything else (a submission seen before, a key in use, an order id or key
-twice in the batch, a coupon without a grant, a buyer's second coupon order) goes the
+neither repeated in the batch, and coupons (if any) that each have a grant left for it once
+the buyer's coupon orders before it in the batch have taken theirs. Those are judged with
+one query and one claim, priced from one catalogue and one grant read, and their coupons
+locked, stock held and orders saved with one statement per table; their stock is counted in
+the batch's order, so each order is held or rejected as if it had been built alone after
+the ones before it. Everything else (a submission seen before, a key in use, an order id or
+key twice in the batch, a code named twice, a coupon without a grant left for it) goes the
 one-by-one way afterwards, where it sees what the usual ones wrote.
 """
 
@@ -72,31 +72,26 @@ async def _with_coupons(
     tx: asyncpg.Connection, events: list[OrderSubmitted], fresh: list[int]
 ) -> tuple[list[int], dict[int, list[Coupon]]]:
     """Of the fresh submissions, those that go with the batch, and the grants of their
-    coupons. A coupon order goes with it when its buyer has no other coupon order in the
-    batch (both could want one grant) and each of its codes, once, has a grant; the others go
-    one by one, where a missing grant or a repeated code is explained."""
-    buyers = Counter(events[i].payload.buyer_id for i in fresh if events[i].payload.coupon_codes)
-    wanted = sorted(
-        {
-            (order.buyer_id, code)
-            for i in fresh
-            if buyers[(order := events[i].payload).buyer_id] == 1
-            for code in order.coupon_codes
-        }
+    coupons. A buyer's coupon orders take that buyer's grants of each code oldest first, in
+    the batch's order, as if built one after the other; an order whose code has no grant
+    left for it, or that names a code twice, goes one by one, where it is explained (and
+    sees any grant an order before it gave back)."""
+    wanted = Counter(
+        (events[i].payload.buyer_id, code)
+        for i in fresh
+        for code in set(events[i].payload.coupon_codes)
     )
-    found = await catalogue.load_grants(tx, wanted) if wanted else {}
+    found = await catalogue.load_grants(tx, dict(wanted)) if wanted else {}
+    taken: Counter[tuple[str, str]] = Counter()
     kept, grants = [], {}
     for i in fresh:
         order = events[i].payload
-        codes = order.coupon_codes
-        if codes and (
-            buyers[order.buyer_id] > 1
-            or len(set(codes)) != len(codes)
-            or any((order.buyer_id, c) not in found for c in codes)
-        ):
+        pairs = [(order.buyer_id, c) for c in order.coupon_codes]
+        if len(set(pairs)) != len(pairs) or any(taken[p] >= len(found.get(p, ())) for p in pairs):
             continue
+        grants[i] = [found[p][taken[p]] for p in pairs]
+        taken.update(pairs)
         kept.append(i)
-        grants[i] = [found[(order.buyer_id, c)] for c in codes]
     return kept, grants
 
 

@@ -37,7 +37,7 @@ async def load_items(conn: asyncpg.Connection, sku_ids: list[str]) -> dict[str, 
 async def load_coupons(conn: asyncpg.Connection, buyer_id: str, codes: list[str]) -> list[Coupon]:
     """One available grant per code for this buyer, or a rejection naming the first code
     without one."""
-    found = await load_grants(conn, [(buyer_id, code) for code in codes]) if codes else {}
+    found = await load_grants(conn, {(buyer_id, code): 1 for code in codes}) if codes else {}
     for code in codes:
         if (buyer_id, code) in found:
             continue
@@ -47,24 +47,33 @@ async def load_coupons(conn: asyncpg.Connection, buyer_id: str, codes: list[str]
                 "coupon_not_granted", f"buyer {buyer_id} holds no unused grant of coupon {code}"
             )
         raise Rejection("unknown_coupon", f"coupon code {code} does not exist")
-    return [found[(buyer_id, code)] for code in codes]
+    return [found[(buyer_id, code)][0] for code in codes]
 
 
 async def load_grants(
-    conn: asyncpg.Connection, wanted: list[tuple[str, str]]
-) -> dict[tuple[str, str], Coupon]:
-    """(buyer, code) -> its oldest available grant, for the pairs that have one: a batch's
-    coupons with one query (load_coupons explains a missing pair)."""
+    conn: asyncpg.Connection, wanted: dict[tuple[str, str], int]
+) -> dict[tuple[str, str], list[Coupon]]:
+    """(buyer, code) -> up to the wanted number of its available grants, oldest first, for
+    the pairs that have one: a batch's coupons with one query (load_coupons explains a
+    missing pair)."""
+    pairs = sorted(wanted)
     rows = await conn.fetch(
-        """SELECT DISTINCT ON (g.buyer_id, c.code) g.buyer_id, g.grant_id, c.*
-             FROM coupons c JOIN coupon_grants g ON g.coupon_id = c.coupon_id
-            WHERE g.state = 'available'
-              AND (c.code, g.buyer_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
-            ORDER BY g.buyer_id, c.code, g.granted_at, g.grant_id""",
-        [code for _, code in wanted],
-        [buyer for buyer, _ in wanted],
+        """SELECT w.buyer AS buyer_id, g.grant_id, c.*
+             FROM unnest($1::text[], $2::text[], $3::int[]) AS w(buyer, code, n)
+             JOIN coupons c ON c.code = w.code
+             CROSS JOIN LATERAL (
+                   SELECT grant_id, granted_at FROM coupon_grants
+                    WHERE buyer_id = w.buyer AND coupon_id = c.coupon_id AND state = 'available'
+                    ORDER BY granted_at, grant_id LIMIT w.n) g
+            ORDER BY w.buyer, w.code, g.granted_at, g.grant_id""",
+        [buyer for buyer, _ in pairs],
+        [code for _, code in pairs],
+        [wanted[p] for p in pairs],
     )
-    return {(r["buyer_id"], r["code"]): _coupon(r) for r in rows}
+    found: dict[tuple[str, str], list[Coupon]] = {}
+    for r in rows:
+        found.setdefault((r["buyer_id"], r["code"]), []).append(_coupon(r))
+    return found
 
 
 def _coupon(row: asyncpg.Record) -> Coupon:
