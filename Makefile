@@ -3,6 +3,8 @@
 # jars (Maven), PostgreSQL 15 and Redis 7 (Debian packages when missing).
 
 VENV   ?= .venv
+# The interpreter .venv is made from (infra/venv-python says which and why).
+PYTHON ?= $(shell infra/venv-python)
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 ORDERS ?= 500
@@ -10,7 +12,7 @@ ORDERS ?= 500
 .PHONY: install demo test lint unit services-up services-down services-status clean
 
 $(STAMP): pyproject.toml
-	@test -x $(PY) || python3 -m venv $(VENV)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@rm -f $(VENV)/.installed-* && touch $@
