@@ -12,15 +12,19 @@ from workers.gateway_simulator import db, routes_house, routes_v1, routes_v2, st
 from workers.gateway_simulator.config import SimConfig
 from workers.gateway_simulator.dispatcher import Dispatcher
 from workers.gateway_simulator.engine import Engine
-from workers.gateway_simulator.http_common import SIM, Sim, authenticate
+from workers.gateway_simulator.http_common import SIM, Sim, answer_when_durable, authenticate
+from workers.gateway_simulator.writes import Writes
 
 MAX_BODY_BYTES = 64 * 1024
 
 
 def build_app(cfg: SimConfig) -> web.Application:
     conn = db.connect(cfg.db_path)
-    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[authenticate])
-    app[SIM] = Sim(cfg, Engine(conn, cfg), Dispatcher(conn, cfg))
+    app = web.Application(
+        client_max_size=MAX_BODY_BYTES, middlewares=[authenticate, answer_when_durable]
+    )
+    writes = Writes(conn)
+    app[SIM] = Sim(cfg, Engine(conn, cfg), Dispatcher(conn, cfg, writes), writes)
     routes_v1.add_routes(app)
     routes_v2.add_routes(app)
     routes_house.add_routes(app)
@@ -38,6 +42,7 @@ async def _dispatching(app: web.Application) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+    sim.writes.flush()
     day = datetime.now(UTC).date().isoformat()
     statement.write(sim.cfg.sim_dir, day, statement.render(statement.lines(sim.conn, day)))
     sim.conn.close()

@@ -1,13 +1,11 @@
 """The simulator's durable state: one SQLite file in WAL mode.
 
-Everything runs on the event loop's thread without awaiting inside a transaction, so a
-check-then-insert never interleaves with another request. WAL with synchronous=NORMAL keeps
-every committed transaction across a kill -9 of the process.
+Everything runs on the event loop's thread, and every write goes through writes.py (no await
+inside one, so a check-then-insert never interleaves with another request). WAL with
+synchronous=NORMAL keeps every committed transaction across a kill -9 of the process.
 """
 
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 SCHEMA = """
@@ -88,6 +86,10 @@ CREATE TABLE IF NOT EXISTS callbacks (
     last_error TEXT
 );
 CREATE INDEX IF NOT EXISTS callbacks_due ON callbacks (state, due_at);
+-- The callbacks held back for a later one (reorder_callbacks): few, and found without
+-- reading every pending callback on each delivery (a backlog of thousands, after the
+-- webhook was down, made each delivery scan it all).
+CREATE INDEX IF NOT EXISTS callbacks_held ON callbacks (held, state, seq) WHERE held = 1;
 """
 
 
@@ -100,15 +102,3 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA busy_timeout=5000")
     conn.executescript(SCHEMA)
     return conn
-
-
-@contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")

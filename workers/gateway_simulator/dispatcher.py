@@ -15,10 +15,10 @@ import structlog
 from workers.gateway_simulator import callback_queue, keys
 from workers.gateway_simulator.callback_queue import Callback
 from workers.gateway_simulator.config import SimConfig
-from workers.gateway_simulator.db import transaction
 from workers.gateway_simulator.records import next_due
-from workers.gateway_simulator.sender import send
+from workers.gateway_simulator.sender import Result, send
 from workers.gateway_simulator.settle import settle_due
+from workers.gateway_simulator.writes import Writes
 from workers.runtime.logs import debug_enabled
 
 log = structlog.get_logger()
@@ -35,8 +35,8 @@ def backoff_s(attempts: int, initial_s: float, max_s: float) -> float:
 
 
 class Dispatcher:
-    def __init__(self, conn: sqlite3.Connection, cfg: SimConfig) -> None:
-        self.conn, self.cfg = conn, cfg
+    def __init__(self, conn: sqlite3.Connection, cfg: SimConfig, writes: Writes) -> None:
+        self.conn, self.cfg, self.writes = conn, cfg, writes
         self._wake = asyncio.Event()
         self._in_flight: dict[int, asyncio.Task[None]] = {}
         self._last_prune = 0.0
@@ -69,7 +69,7 @@ class Dispatcher:
         now = time.time()
         if now - self._last_prune > PRUNE_EVERY_S:
             self._prune(now)
-        settle_due(self.conn, self.cfg, now)
+        settle_due(self.conn, self.cfg, now, self.writes)
         room = MAX_IN_FLIGHT - len(self._in_flight)
         if room <= 0:
             return
@@ -103,14 +103,19 @@ class Dispatcher:
 
     def _prune(self, now: float) -> None:
         self._last_prune = now
-        with transaction(self.conn):
-            gone = keys.prune(self.conn, now - self.cfg.timings.key_retention_h * 3600)
+        older = now - self.cfg.timings.key_retention_h * 3600
+        gone = self.writes.run(lambda: keys.prune(self.conn, older))
         if gone:
             log.info("idempotency_keys_pruned", count=gone)
 
     async def _deliver(self, session: aiohttp.ClientSession, cb: Callback) -> None:
+        try:
+            await self.writes.durable()  # the row that announces it may be in the open group
+        except sqlite3.Error:
+            return  # it was never committed: there is nothing to send
         result = await send(session, self.cfg, cb)
         now = time.time()
+        wait = self.writes.run(lambda: self._record(cb, result, now))
         where = {
             "callback_id": cb.callback_id,
             "provider": cb.provider,
@@ -120,15 +125,6 @@ class Dispatcher:
             "attempt": cb.attempts + 1,
             "status": result.status,
         }
-        with transaction(self.conn):
-            if result.verdict == "delivered":
-                callback_queue.delivered(self.conn, cb.seq, now)
-            elif result.verdict == "rejected":
-                callback_queue.rejected(self.conn, cb.seq, f"{result.status}: {result.detail}")
-            else:
-                t = self.cfg.timings
-                wait = backoff_s(cb.attempts, t.retry_initial_ms / 1000, t.retry_max_ms / 1000)
-                callback_queue.retry_at(self.conn, cb.seq, now + wait, result.detail)
         if result.verdict == "delivered":
             if debug_enabled():
                 log.debug("callback_delivered", bad_signature=cb.wrong_key, **where)
@@ -136,3 +132,17 @@ class Dispatcher:
             log.error("callback_rejected", body=result.detail, **where)
         else:
             log.warning("callback_retry", error=result.detail, next_wait_s=round(wait, 3), **where)
+
+    def _record(self, cb: Callback, result: Result, now: float) -> float:
+        """The attempt's outcome (committed with the group: if that is lost, the callback is
+        sent again, as it would be after a crash before this); the wait before a retry."""
+        if result.verdict == "delivered":
+            callback_queue.delivered(self.conn, cb.seq, now)
+        elif result.verdict == "rejected":
+            callback_queue.rejected(self.conn, cb.seq, f"{result.status}: {result.detail}")
+        else:
+            t = self.cfg.timings
+            wait = backoff_s(cb.attempts, t.retry_initial_ms / 1000, t.retry_max_ms / 1000)
+            callback_queue.retry_at(self.conn, cb.seq, now + wait, result.detail)
+            return wait
+        return 0.0

@@ -1,5 +1,5 @@
 """The gateway's business: charges and trades, voids, refunds, payouts, and settling what is
-due. Synchronous SQLite work only (no await), called inside one transaction by the API."""
+due. Synchronous SQLite work only (no await), called inside one write (writes.py) by the API."""
 
 import secrets
 import sqlite3

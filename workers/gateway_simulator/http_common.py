@@ -4,6 +4,7 @@ Stripe-like idempotency for POSTs (docs/gateway-api.md, "Common rules")."""
 import asyncio
 import hmac
 import json
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -15,9 +16,9 @@ from pydantic import BaseModel, ValidationError
 from workers.gateway_simulator import keys
 from workers.gateway_simulator.answers import Answer
 from workers.gateway_simulator.config import SimConfig
-from workers.gateway_simulator.db import transaction
 from workers.gateway_simulator.dispatcher import Dispatcher
 from workers.gateway_simulator.engine import Engine
+from workers.gateway_simulator.writes import Writes
 
 log = structlog.get_logger()
 
@@ -31,8 +32,10 @@ PROTECTED = ("/v1/", "/v2/")
 class Sim:
     """The running simulator's parts, shared by the routes."""
 
-    def __init__(self, cfg: SimConfig, engine: Engine, dispatcher: Dispatcher) -> None:
-        self.cfg, self.engine, self.dispatcher = cfg, engine, dispatcher
+    def __init__(
+        self, cfg: SimConfig, engine: Engine, dispatcher: Dispatcher, writes: Writes
+    ) -> None:
+        self.cfg, self.engine, self.dispatcher, self.writes = cfg, engine, dispatcher, writes
         self.conn = engine.conn
         self.holding: dict[str, float] = {}  # key -> loop time its first answer is released
 
@@ -62,6 +65,20 @@ async def authenticate(
             )
             return error(401, "unauthorized", "missing or wrong Authorization: Bearer <api key>")
     return await handler(request)
+
+
+@web.middleware
+async def answer_when_durable(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """No answer leaves before what it tells of is committed (writes.py); a failed commit
+    is a 500, and the same Idempotency-Key may be tried again."""
+    response = await handler(request)
+    try:
+        await request.app[SIM].writes.durable()
+    except sqlite3.Error:
+        return error(500, "internal_error", "try again later")
+    return response
 
 
 def describe(exc: ValidationError) -> str:
@@ -127,13 +144,8 @@ async def idempotent(
             return respond(early)
         if (replayed := await _replay(sim, key, fingerprint)) is not None:
             return replayed  # the same key arrived while we waited
-    # No await from here to the commit: the check above still holds.
-    with transaction(sim.conn):
-        answer = act(body)
-        if answer.remember:
-            keys.put(
-                sim.conn, key, fingerprint, answer.status, json.dumps(answer.body), time.time()
-            )
+    # No await from here to the write: the check above still holds.
+    answer = sim.writes.run(lambda: _act_once(sim, act, body, key, fingerprint))
     sim.dispatcher.poke()
     if answer.hold_s > 0:
         loop = asyncio.get_running_loop()
@@ -144,6 +156,13 @@ async def idempotent(
         finally:
             sim.holding.pop(key, None)
     return respond(answer)
+
+
+def _act_once(sim: Sim, act: Callable[[M], Answer], body: M, key: str, fingerprint: str) -> Answer:
+    answer = act(body)
+    if answer.remember:
+        keys.put(sim.conn, key, fingerprint, answer.status, json.dumps(answer.body), time.time())
+    return answer
 
 
 def json_ok(body: Any) -> web.Response:

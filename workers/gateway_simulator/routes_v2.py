@@ -4,7 +4,6 @@ from aiohttp import web
 
 from workers.gateway_simulator import records, views
 from workers.gateway_simulator.answers import Answer
-from workers.gateway_simulator.db import transaction
 from workers.gateway_simulator.engine import Engine
 from workers.gateway_simulator.http_common import SIM, idempotent
 from workers.gateway_simulator.http_common import error as error_response
@@ -66,8 +65,7 @@ async def pay(request: web.Request) -> web.Response:
     row = records.charge(sim.conn, "redirect", trade_no)
     if row is None:
         return error_response(404, "not_found", f"no trade {trade_no!r}")
-    with transaction(sim.conn):
-        records.pay_now(sim.conn, trade_no, 0.0)
+    sim.writes.run(lambda: records.pay_now(sim.conn, trade_no, 0.0))
     sim.dispatcher.poke()
     return web.json_response({"trade_no": trade_no, "paying": row["status"] == "pending"})
 

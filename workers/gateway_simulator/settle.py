@@ -8,8 +8,8 @@ import structlog
 from workers.gateway_simulator import bodies, records
 from workers.gateway_simulator.announce import announce
 from workers.gateway_simulator.config import SimConfig
-from workers.gateway_simulator.db import transaction
 from workers.gateway_simulator.engine import now_iso
+from workers.gateway_simulator.writes import Writes
 from workers.runtime.logs import debug_enabled
 
 log = structlog.get_logger()
@@ -17,18 +17,27 @@ log = structlog.get_logger()
 REFUND_FAILURE_REASON = "refund_declined"
 
 
-def settle_due(conn: sqlite3.Connection, cfg: SimConfig, now: float) -> int:
-    """Settle everything due by `now` in one transaction (one commit per tick, not per
-    charge: under load a tick finds hundreds); how many were settled. A crash before the
-    commit leaves them all pending and due, to be settled on the next start."""
+def settle_due(conn: sqlite3.Connection, cfg: SimConfig, now: float, writes: Writes) -> int:
+    """Settle everything due by `now` in one write (under load a tick finds hundreds); how
+    many were settled. A crash before its commit leaves them all pending and due, to be
+    settled on the next start."""
     charges, refunds = records.due_charges(conn, now), records.due_refunds(conn, now)
     if charges or refunds:
-        with transaction(conn):
-            for row in charges:
-                _settle_charge(conn, cfg, row, now)
-            for row in refunds:
-                _settle_refund(conn, cfg, row, now)
+        writes.run(lambda: _settle_all(conn, cfg, charges, refunds, now))
     return len(charges) + len(refunds)
+
+
+def _settle_all(
+    conn: sqlite3.Connection,
+    cfg: SimConfig,
+    charges: list[sqlite3.Row],
+    refunds: list[sqlite3.Row],
+    now: float,
+) -> None:
+    for row in charges:
+        _settle_charge(conn, cfg, row, now)
+    for row in refunds:
+        _settle_refund(conn, cfg, row, now)
 
 
 def _settle_charge(conn: sqlite3.Connection, cfg: SimConfig, row: sqlite3.Row, now: float) -> None:
