@@ -53,7 +53,7 @@ def external(purpose: str, currency: str) -> AccountRef:
 
 
 # (server address, database, account id) of accounts known to exist.
-_known: set[tuple[str, str, str]] = set()
+_known: set[tuple[object, object, str]] = set()
 
 # Whether the row is older than every running transaction (xids compared in 32 bits, as
 # stored: a wrong "no" only costs a lookup, and a wrong "yes" would need a row written by a
@@ -63,9 +63,11 @@ SELECT xmin::text::bigint < pg_snapshot_xmin(pg_current_snapshot())::text::bigin
   FROM accounts WHERE account_id = $1"""
 
 
-def _key(conn: asyncpg.Connection, account_id: str) -> tuple[str, str, str]:
+def _key(conn: asyncpg.Connection, account_id: str) -> tuple[object, object, str]:
+    # The address as asyncpg holds it (a (host, port) tuple or a socket path): hashed as it
+    # is, since formatting it on every call cost more than the rest of a known account's check.
     params = getattr(conn, "_params", None)
-    return (str(getattr(conn, "_addr", "")), str(getattr(params, "database", "")), account_id)
+    return (getattr(conn, "_addr", None), getattr(params, "database", None), account_id)
 
 
 async def ensure(conn: asyncpg.Connection, ref: AccountRef) -> str:
