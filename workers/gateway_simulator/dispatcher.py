@@ -67,6 +67,7 @@ class Dispatcher:
 
     def _tick(self, session: aiohttp.ClientSession) -> None:
         now = time.time()
+        self.writes.fresh()  # deliveries started below wait for this tick's writes only
         if now - self._last_prune > PRUNE_EVERY_S:
             self._prune(now)
         settle_due(self.conn, self.cfg, now, self.writes)

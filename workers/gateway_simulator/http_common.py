@@ -73,9 +73,11 @@ async def answer_when_durable(
 ) -> web.StreamResponse:
     """No answer leaves before what it tells of is committed (writes.py); a failed commit
     is a 500, and the same Idempotency-Key may be tried again."""
+    writes = request.app[SIM].writes
+    writes.fresh()
     response = await handler(request)
     try:
-        await request.app[SIM].writes.durable()
+        await writes.durable()
     except sqlite3.Error:
         return error(500, "internal_error", "try again later")
     return response

@@ -55,6 +55,11 @@ class Writes:
         self.conn.execute("RELEASE write")
         return out
 
+    def fresh(self) -> None:
+        """Forget the group this task wrote in before: a task serves many requests (one
+        kept-alive connection), and the dispatcher many ticks; each waits only for its own."""
+        _written.set(None)
+
     async def durable(self) -> None:
         """Return once what this task wrote, and everything written so far, is committed;
         raise if it never will be."""

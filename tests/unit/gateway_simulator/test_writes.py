@@ -82,6 +82,10 @@ async def test_a_failed_commit_is_told_to_whoever_waits(
     with pytest.raises(sqlite3.OperationalError):
         await writes.durable()
     assert _committed(path) == set()
+    # The same task's next request (a kept-alive connection) or tick starts afresh: it is not
+    # refused for a group it did not write in.
+    writes.fresh()
+    await writes.durable()
     writes.run(lambda: _key(conn, "y"))  # a new group starts cleanly
     await writes.durable()
     assert _committed(path) == {"y"}
