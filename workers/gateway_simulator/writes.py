@@ -69,13 +69,12 @@ class Writes:
 
     def flush(self) -> None:
         """Commit the open group now (at shutdown, before the connection closes)."""
-        if self._group is not None:
-            self._commit()
+        self._commit()
 
     def _commit(self) -> None:
         group = self._group
         if group is None:
-            return  # flushed already
+            return  # nothing open: flushed already, or lost in its pass
         try:
             self.conn.execute("COMMIT")
         except sqlite3.Error as exc:
