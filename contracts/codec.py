@@ -7,6 +7,7 @@ from typing import Annotated, Any, Union
 from pydantic import Field, TypeAdapter, ValidationError
 
 from contracts.envelope import Envelope
+from contracts.money import UNKNOWN_CURRENCY
 from contracts.topics import by_name
 
 
@@ -27,7 +28,8 @@ def _describe(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors()[:5]:
         where = ".".join(str(p) for p in err["loc"]) or "(root)"
-        parts.append(f"{where}: {err['msg']}")
+        said = f" {_short_repr(err['input'])}" if err["type"] == UNKNOWN_CURRENCY else ""
+        parts.append(f"{where}: {err['msg']}{said}")
     return "; ".join(parts)
 
 
@@ -97,6 +99,11 @@ def _validator(events: tuple[type[Envelope], ...]) -> TypeAdapter[Envelope]:
         return TypeAdapter(events[0])
     union = Union[events]  # type: ignore[valid-type]  # noqa: UP007
     return TypeAdapter(Annotated[union, Field(discriminator="event_type")])
+
+
+def _short_repr(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:40] + "..."
 
 
 def _short(exc: BaseException) -> str:

@@ -16,12 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
-from pydantic_core import core_schema
 
 from contracts.codec import decode
 from contracts.envelope import Envelope, derived_event_id
-from contracts.money import CURRENCY_EXPONENTS, _known_currency
 from contracts.signing import sign
 from contracts.topics import (
     DEFAULT_NAMESPACE,
@@ -108,18 +105,6 @@ AMOUNT_DOC = (
     "Integer number of minor units (cents for EUR, yen for JPY). A JSON number with a "
     "fraction or exponent (1.5, 100.0, 1e2) is refused, as are negative numbers and booleans."
 )
-
-
-class _PayflowJsonSchema(GenerateJsonSchema):
-    """Adds the accepted ISO 4217 codes to every currency field."""
-
-    def function_after_schema(
-        self, schema: core_schema.AfterValidatorFunctionSchema
-    ) -> JsonSchemaValue:
-        out = super().function_after_schema(schema)
-        if schema["function"]["function"] is _known_currency:
-            out["enum"] = sorted(CURRENCY_EXPONENTS)
-        return out
 
 
 def events() -> list[tuple[Topic, type[Envelope]]]:
@@ -474,7 +459,7 @@ def _wallet_examples() -> list[JsonDict]:
 
 
 def event_schema(topic: Topic, cls: type[Envelope], example: JsonDict) -> JsonDict:
-    schema = cls.model_json_schema(schema_generator=_PayflowJsonSchema)
+    schema = cls.model_json_schema()
     props: JsonDict = schema["properties"]
     props["event_type"].pop("default", None)
     props["schema_version"]["enum"] = list(cls.SCHEMA_VERSIONS)

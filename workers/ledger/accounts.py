@@ -7,6 +7,7 @@ running) wrote is not remembered, since it may yet roll back.
 """
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import asyncpg
 
@@ -31,7 +32,7 @@ class AccountRef:
     purpose: str
     currency: str
 
-    @property
+    @cached_property  # asked for several times per posting leg
     def account_id(self) -> str:
         return f"{self.owner_kind}:{self.owner_id}:{self.purpose}:{self.currency}"
 

@@ -3,6 +3,7 @@
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 from workers.order_build.rules import (
     CatalogueItem,
@@ -38,7 +39,7 @@ class Part:
     # merchant's own coupon and simply lowers what the merchant is paid.
     platform_discount: int = 0
 
-    @property
+    @cached_property  # read by amount, the order's totals and the answer
     def subtotal(self) -> int:
         return sum(line.total for line in self.lines)
 
@@ -54,7 +55,7 @@ class PricedOrder:
     parts: tuple[Part, ...]
     grant_ids: tuple[str, ...]
 
-    @property
+    @cached_property
     def subtotal(self) -> int:
         return sum(p.subtotal for p in self.parts)
 

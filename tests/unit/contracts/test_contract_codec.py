@@ -258,6 +258,18 @@ def test_100_0_is_refused_even_as_raw_json_text() -> None:
     assert "payload.total.amount" in info.value.detail
 
 
+@pytest.mark.parametrize("sent", ["XXX", "eur", 978])
+def test_an_unknown_currency_is_named_with_what_was_sent(sent: object) -> None:
+    doc = json.loads(json.dumps(EXAMPLES["order.built"]))
+    doc["payload"]["sub_orders"][0]["amount"]["currency"] = sent
+    with pytest.raises(ContractError) as info:
+        decode(BUILT, json.dumps(doc).encode())
+    assert info.value.code == "invalid_event"
+    assert info.value.detail == (
+        f"order.built: payload.sub_orders.0.amount.currency: unknown ISO 4217 currency {sent!r}"
+    )
+
+
 def test_docs_examples_are_valid() -> None:
     text = (Path(__file__).parents[3] / "docs" / "contracts.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```json\n(.*?)```", text, flags=re.S)
