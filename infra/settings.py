@@ -2,6 +2,7 @@
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,6 +27,10 @@ class Settings(BaseSettings):
     kafka_controller_port: int = 19093
     kafka_version: str = "4.1.1"
     kafka_heap: str = "768m"
+    # The local broker's JIT: "c1" compiles with the quick compiler only; "tiered" is the
+    # JVM's default (C1, then C2 for hot code). On two shared cores C2 spent about a third of
+    # the broker's CPU compiling for many minutes after a start (docs/performance.md, step 41).
+    kafka_jit: Literal["c1", "tiered"] = "c1"
     topic_partitions: int = 6
 
     pg_host: str = "127.0.0.1"

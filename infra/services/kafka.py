@@ -91,8 +91,9 @@ def java_cmd(s: Settings, main: str, *args: str) -> list[str]:
     m = re.fullmatch(r"(\d+)([mMgG])", heap)
     if m is None or int(m[1]) * (1024 if m[2] in "gG" else 1) > 1024:
         raise p.ServiceError(f"kafka_heap must be like 768m and at most 1g, got {heap!r}")
+    jit = ["-XX:TieredStopAtLevel=1"] if s.kafka_jit == "c1" else []
     return [
-        "java", f"-Xmx{heap}", f"-Xms{heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
+        "java", f"-Xmx{heap}", f"-Xms{heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", *jit,
         "-Djava.awt.headless=true",
         f"-Dlog4j2.configurationFile={home(s) / 'log4j2.properties'}",
         f"-Dkafka.logs.dir={home(s) / 'logs'}",

@@ -59,6 +59,12 @@ def test_kafka_java_command(settings: Settings) -> None:
     assert cmd[-2:] == ["kafka.Kafka", "server.properties"]
 
 
+def test_kafka_jit_is_the_quick_compiler_unless_asked(settings: Settings) -> None:
+    assert "-XX:TieredStopAtLevel=1" in kafka.java_cmd(settings, kafka.MAIN_CLASS)
+    settings.kafka_jit = "tiered"
+    assert not any("Tiered" in arg for arg in kafka.java_cmd(settings, kafka.MAIN_CLASS))
+
+
 @pytest.mark.parametrize("heap", ["2g", "1025m", "lots"])
 def test_kafka_heap_is_capped_at_one_gib(settings: Settings, heap: str) -> None:
     settings.kafka_heap = heap
