@@ -77,5 +77,7 @@ async def test_bench_reports_every_figure_with_clean_audits(services: Settings) 
     # Every order of every run reached a final state (the run would have failed otherwise).
     assert sum(details["payflow"]["outcomes"].values()) == 60
     assert details["latency"]["orders"] == 20
+    # The broker was warmed before anything was measured, with no more messages than orders.
+    assert details["warmup"]["messages"] == 60
     assert sum(details["hot_merchant"]["outcomes"].values()) == 60
     assert await _bench_databases(services) - before == set(), "the bench drops its databases"

@@ -1,6 +1,7 @@
 """`payflow bench`: how fast payflow drains orders, and how that compares, in one run.
 
-Runs, each on its own database and topics: payflow at saturation (drain rate, CPU, memory,
+After a warm-up of the broker (messages through the relay's hops, not measured), runs, each
+on its own database and topics: payflow at saturation (drain rate, CPU, memory,
 round trips, deadlocks) followed by a latency phase at a fixed share of that rate; the
 same hops relayed by bare aiokafka (no database); payflow with batches of one; and with
 `--hot_merchant`, payflow with 90 % of the orders going to one merchant. The audit must be
@@ -34,6 +35,9 @@ class Options:
     keep: bool = False
     timeout_s: float = 1_800.0
     layout: str = "processes"
+
+
+WARMUP_MESSAGES = 5_000  # relayed before the first measurement (at most --orders)
 
 
 def _run_id(label: str) -> str:
@@ -113,9 +117,23 @@ async def _audit(run: Run) -> dict[str, Any]:
     return {"ok": result["ok"], "violations": result["violations"][:20]}
 
 
+async def _warm_broker(base: Settings, opts: Options, say: Any) -> dict[str, Any]:
+    """Messages through the relay's hops before anything is measured. A broker started
+    minutes before is still compiling its hot code: the first drain on it cost Kafka 0.43-0.50
+    ms of CPU per order and the next ones 0.26-0.30 (docs/performance.md, step 43), and the
+    relay, measured later, ran on the warmer broker."""
+    count = min(WARMUP_MESSAGES, opts.orders)
+    say(f"warm-up: {count} messages through the relay's hops (not measured)")
+    started = time.monotonic()
+    message = encode(orders.bench_order(_run_id("w"), 0, random.Random(0), hot=False))
+    await relay_run(base, message, count, timeout_s=opts.timeout_s)
+    return {"messages": count, "seconds": round(time.monotonic() - started, 1)}
+
+
 async def bench(base: Settings, opts: Options, say: Any) -> dict[str, Any]:
     started = time.monotonic()
     out: dict[str, Any] = {"orders": opts.orders, "layout": opts.layout}
+    out["warmup"] = await _warm_broker(base, opts, say)
     run_id = _run_id("u")
     # The latency phase adds its orders to the same run: seed coupons for both.
     latency_cap = opts.latency_orders or opts.orders
