@@ -116,6 +116,11 @@ class Settings(BaseSettings):
     # How long before a dead consumer's partitions move to a live one.
     session_timeout_ms: int = 10_000
     batch_max_records: int = 200
+    # A poll that brings a few records but not a quarter of a batch waits up to this long for
+    # a quarter: a stage fed a record at a time under load (callback handling, behind the
+    # webhook) otherwise pays a batch's fixed costs for a handful of events. A poll of one
+    # record (an idle system) never waits. 0: never.
+    batch_linger_ms: int = 30
 
     log_level: str = "INFO"
 

@@ -87,7 +87,14 @@ class StageRunner:
         await consumer.start()
         log.info("stage_started", stage=self.stage.name, topics=topics)
         lag_probe = asyncio.create_task(self._probe_lag(consumer, stop))
-        poller = fetch.Poller(consumer, self.committed, self._unreadable(consumer), self.stage.name)
+        poller = fetch.Poller(
+            consumer,
+            self.committed,
+            self._unreadable(consumer),
+            self.stage.name,
+            linger_s=self.settings.batch_linger_ms / 1000,
+            batch_max=self.settings.batch_max_records,
+        )
         try:
             while not stop.is_set():
                 records = await poller.poll()

@@ -13,6 +13,7 @@ over.
 
 import asyncio
 import struct
+import time
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -38,8 +39,11 @@ class Poller:
         committed: dict[TopicPartition, int],
         on_unreadable: OnUnreadable,
         stage: str,
+        linger_s: float = 0.0,
+        batch_max: int = 0,
     ) -> None:
         self.consumer, self.committed, self.stage = consumer, committed, stage
+        self.linger_s, self.batch_max = linger_s, batch_max
         self.on_unreadable = on_unreadable
         # Unreadable records found, waiting for the records before them to be committed.
         self.pending: dict[TopicPartition, tuple[int, BaseException]] = {}
@@ -49,6 +53,9 @@ class Poller:
         await self._pass_over_unreadable()
         try:
             batches = await self.consumer.getmany(timeout_ms=500)
+            got = sum(len(records) for records in batches.values())
+            if self.linger_s > 0 and 1 < got < self.batch_max // 4:
+                await self._linger(batches, got)
         except UNREADABLE as exc:
             log.warning("unreadable_record_in_fetch", stage=self.stage, error=str(exc)[:300])
             await rewind(self.consumer, self.committed)
@@ -64,6 +71,18 @@ class Poller:
             await asyncio.sleep(1.0)
             return []
         return _ordered(batches)
+
+    async def _linger(self, batches: dict[TopicPartition, list[Record]], got: int) -> None:
+        """Up to linger_s more for a quarter of a batch, taking what comes as it comes (the
+        client fetches a partition again only once what it fetched is taken)."""
+        deadline = time.monotonic() + self.linger_s
+        while got < self.batch_max // 4 and (left := deadline - time.monotonic()) > 0:
+            more = await self.consumer.getmany(
+                timeout_ms=max(1, int(left * 1000)), max_records=self.batch_max - got
+            )
+            for tp, records in more.items():
+                batches.setdefault(tp, []).extend(records)
+                got += len(records)
 
     async def _pass_over_unreadable(self) -> None:
         for tp, (offset, exc) in list(self.pending.items()):
