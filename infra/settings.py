@@ -149,6 +149,13 @@ class Settings(BaseSettings):
             raise ValueError(f"must be 0 (never) or a positive number of seconds, got {value:g}")
         return value
 
+    @field_validator("batch_linger_ms")
+    @classmethod
+    def _linger_bounded(cls, value: int) -> int:
+        if not 0 <= value <= 1_000:
+            raise ValueError(f"must be 0 (never) to 1000 milliseconds, got {value}")
+        return value
+
     @field_validator("late_payment_action")
     @classmethod
     def _known_action(cls, value: str) -> str:

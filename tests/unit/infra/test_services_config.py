@@ -144,3 +144,9 @@ def test_stored_dashed_cluster_id_is_replaced(settings: Settings) -> None:
     fresh = kafka.cluster_id(settings)
     assert not fresh.startswith("-") and len(fresh) == 22
     assert kafka.cluster_id(settings) == fresh
+
+
+@pytest.mark.parametrize("linger", [-1, 1_001])
+def test_batch_linger_out_of_bounds_is_refused(linger: int) -> None:
+    with pytest.raises(ValueError, match="0 \\(never\\) to 1000 milliseconds"):
+        Settings(batch_linger_ms=linger)
