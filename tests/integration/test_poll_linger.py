@@ -76,23 +76,12 @@ async def test_a_trickle_waits_once_and_takes_what_came_meanwhile(
     assert _values(got) == list(range(8))
 
 
-async def test_a_lone_record_is_handed_over_without_waiting(services: Settings, topic: str) -> None:
-    await _publish(services, topic, range(1))
+@pytest.mark.parametrize("count", [1, 50], ids=["a lone record", "a quarter of a batch"])
+async def test_handed_over_without_waiting(services: Settings, topic: str, count: int) -> None:
+    await _publish(services, topic, range(count))
     poller = await _poller(services, topic, linger_s=LONG_LINGER_S)
     try:
-        got = await asyncio.wait_for(_poll_until(poller, 1), BOUND_S)
+        got = await asyncio.wait_for(_poll_until(poller, count), BOUND_S)
     finally:
         await poller.consumer.stop()
-    assert _values(got) == [0]
-
-
-async def test_a_quarter_of_a_batch_is_handed_over_without_waiting(
-    services: Settings, topic: str
-) -> None:
-    await _publish(services, topic, range(50))
-    poller = await _poller(services, topic, linger_s=LONG_LINGER_S)
-    try:
-        got = await asyncio.wait_for(_poll_until(poller, 50), BOUND_S)
-    finally:
-        await poller.consumer.stop()
-    assert _values(got) == list(range(50))
+    assert _values(got) == list(range(count))
