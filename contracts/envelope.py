@@ -3,6 +3,7 @@
 import hashlib
 import uuid
 from datetime import UTC, datetime
+from functools import cache
 from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import AwareDatetime, Field, StrictInt, model_validator
@@ -28,7 +29,6 @@ def derived_event_id(cause: uuid.UUID | str, what: str) -> uuid.UUID:
 
 
 MAX_KEY = 200
-_TYPE_NAMES: dict[type, str] = {}
 
 
 def _follow_on_key(cause_key: str, tag: str) -> str:
@@ -66,13 +66,10 @@ class Envelope(StrictModel):
         return self
 
     @classmethod
+    @cache  # read once per class: every event built asks, and model_fields is slow to reach
     def type_name(cls) -> str:
-        # Read once per class: every event built asks, and model_fields is slow to reach.
-        name = _TYPE_NAMES.get(cls)
-        if name is None:
-            name = cls.model_fields["event_type"].default
-            assert isinstance(name, str), f"{cls.__name__} must pin event_type"
-            _TYPE_NAMES[cls] = name
+        name = cls.model_fields["event_type"].default
+        assert isinstance(name, str), f"{cls.__name__} must pin event_type"
         return name
 
     @classmethod

@@ -39,7 +39,7 @@ class Writes:
             self.conn.execute("BEGIN IMMEDIATE")
             loop = asyncio.get_running_loop()
             self._group = loop.create_future()
-            loop.call_soon(self._commit)
+            loop.call_soon(self.flush)
         group = self._group
         _written.set(group)
         self.conn.execute("SAVEPOINT write")
@@ -68,10 +68,8 @@ class Writes:
                 await asyncio.shield(group)
 
     def flush(self) -> None:
-        """Commit the open group now (at shutdown, before the connection closes)."""
-        self._commit()
-
-    def _commit(self) -> None:
+        """Commit the open group: at the end of its pass, or at shutdown before the
+        connection closes."""
         group = self._group
         if group is None:
             return  # nothing open: flushed already, or lost in its pass
