@@ -6,11 +6,11 @@ import uuid
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
-from contracts.topics import ORDERS_SUBMITTED, namespace
 from infra.settings import Settings
 from tests.support.pipeline import (
+    committed_lag,
     eventually,
     fund_wallet,
     order_state,
@@ -22,26 +22,6 @@ from tests.support.pipeline import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-async def _committed_lag(settings: Settings) -> int:
-    """Messages on orders.submitted the order_build group has not committed past."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        group_id=f"{namespace()}.order_build",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    try:
-        parts = consumer.partitions_for_topic(ORDERS_SUBMITTED.name) or set()
-        tps = [TopicPartition(ORDERS_SUBMITTED.name, p) for p in parts]
-        ends = await consumer.end_offsets(tps)
-        lag = 0
-        for tp in tps:
-            lag += ends[tp] - (await consumer.committed(tp) or 0)
-        return lag
-    finally:
-        await consumer.stop()
 
 
 async def test_sigterm_commits_and_leaves_cleanly(
@@ -67,4 +47,4 @@ async def test_sigterm_commits_and_leaves_cleanly(
         workers = children.procs[-1]
         await children.stop()
         assert workers.returncode == 0
-    assert await asyncio.wait_for(_committed_lag(services), 30) == 0
+    assert await asyncio.wait_for(committed_lag(services), 30) == 0

@@ -8,7 +8,8 @@ from typing import Any
 
 import aiohttp
 import asyncpg
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 from redis.asyncio import Redis
 
@@ -20,7 +21,7 @@ from contracts.events.orders import (
     OrderSubmittedPayload,
     PaymentPreference,
 )
-from contracts.topics import topic_for
+from contracts.topics import ORDERS_SUBMITTED, namespace, topic_for
 from infra.settings import Settings
 from workers.app import build_stage
 from workers.ops import seed
@@ -159,3 +160,25 @@ async def through_stages(
     finally:
         await redis.aclose()
     return list(events)
+
+
+async def committed_lag(settings: Settings, stage: str = "order_build") -> int:
+    """Messages on orders.submitted that `stage`'s group has not committed past."""
+    topic = ORDERS_SUBMITTED.name
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    await consumer.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+        tps = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
+        assert tps, f"no partitions known for {topic}"
+        ends = await consumer.end_offsets(tps)
+        committed = await admin.list_consumer_group_offsets(
+            f"{namespace()}.{stage}", partitions=tps
+        )
+        done = {tp: max(meta.offset, 0) for tp, meta in committed.items()}  # -1: none yet
+        return sum(ends[tp] - done.get(tp, 0) for tp in tps)
+    finally:
+        await consumer.stop()
+        await admin.close()

@@ -1,8 +1,10 @@
 """The consume loop: poll a batch, process it with retries, publish, commit, repeat.
 
 Offsets are committed only after the batch's effects are in Postgres and its outputs are
-acknowledged by Kafka, explicitly and contiguously per partition. A crash anywhere before
-the commit means redelivery, which the inbox turns into a re-publish without a second effect.
+acknowledged by Kafka, explicitly and contiguously per partition: at most every
+`commit_interval_ms` (a commit costs the broker about a millisecond of CPU), and at once when
+the stage is caught up, gives partitions up or stops. A crash anywhere before the commit
+means redelivery, which the inbox turns into a re-publish without a second effect.
 
 No message can hold a partition: an event that fails is dead-lettered in its savepoint
 (workers/runtime/batch.py); a batch that fails as a whole for a reason that is not an
@@ -40,16 +42,17 @@ UNREADABLE_DETAIL = (
 
 
 class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Waits for the batch in flight (which commits its own offsets) before giving up
+    """Waits for the batch in flight and commits what was processed before giving up
     partitions, so the next owner starts exactly after what we processed."""
 
-    def __init__(self, runner: "StageRunner") -> None:
-        self._runner = runner
+    def __init__(self, runner: "StageRunner", consumer: AIOKafkaConsumer) -> None:
+        self._runner, self._consumer = runner, consumer
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
         async with self._runner.lock:
+            await self._runner.flush(self._consumer)
             for tp in revoked:
-                self._runner.committed.pop(tp, None)
+                self._runner.processed.pop(tp, None)
             log.info(
                 "partitions_revoked", stage=self._runner.stage.name, partitions=_names(revoked)
             )
@@ -72,7 +75,10 @@ class StageRunner:
         self.stage, self.settings, self.pool, self.producer = stage, settings, pool, producer
         self.health = health
         self.lock = asyncio.Lock()
-        self.committed: dict[TopicPartition, int] = {}
+        # Per partition, the next offset to process: everything before it is in Postgres.
+        self.processed: dict[TopicPartition, int] = {}
+        self._uncommitted: dict[TopicPartition, int] = {}  # processed, not yet told to Kafka
+        self._committed_at = time.monotonic()
         self.processor = BatchProcessor(stage, settings, pool, producer)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -83,13 +89,13 @@ class StageRunner:
             client_id=f"payflow-{self.stage.name}",
         )
         topics = [t.name for t in (self.stage.consumes, *self.stage.also_consumes)]
-        consumer.subscribe(topics, listener=_CommitOnRevoke(self))
+        consumer.subscribe(topics, listener=_CommitOnRevoke(self, consumer))
         await consumer.start()
         log.info("stage_started", stage=self.stage.name, topics=topics)
         lag_probe = asyncio.create_task(self._probe_lag(consumer, stop))
         poller = fetch.Poller(
             consumer,
-            self.committed,
+            self.processed,
             self._unreadable(consumer),
             self.stage.name,
             linger_s=self.settings.batch_linger_ms / 1000,
@@ -98,12 +104,15 @@ class StageRunner:
         try:
             while not stop.is_set():
                 records = await poller.poll()
-                if records:
-                    async with self.lock:
+                async with self.lock:
+                    if records:
                         await self._handle(consumer, records)
+                    elif self._uncommitted:  # caught up: the group's offsets are exact
+                        await self.flush(consumer)
         finally:
             lag_probe.cancel()
-            # Every finished batch is already committed: leaving the group loses nothing.
+            # Every finished batch is committed before leaving: the group loses nothing.
+            await self._final_flush(consumer)
             await consumer.stop()
             log.info("stage_stopped", stage=self.stage.name)
 
@@ -132,7 +141,7 @@ class StageRunner:
                 return
             summary = {"processed": len(records) - dead, "isolated": dead}
             log.warning("batch_isolated", stage=self.stage.name, records=len(records), **summary)
-        await self._commit(consumer, records)
+        await self._done(consumer, {tp: last + 1 for tp, last in _last_offsets(records).items()})
         self.health.progressed()
         self.processor.finished(records, started, summary)
 
@@ -169,18 +178,30 @@ class StageRunner:
             )
             async with self.lock:
                 await park.park(self.pool, self.producer, dl)
-                await self._commit_offsets(consumer, {tp: offset + 1})
+                await self._done(consumer, {tp: offset + 1}, at_once=True)
 
         return on_unreadable
 
-    async def _commit(self, consumer: AIOKafkaConsumer, records: list[Record]) -> None:
-        await self._commit_offsets(
-            consumer, {tp: last + 1 for tp, last in _last_offsets(records).items()}
-        )
-
-    async def _commit_offsets(
-        self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]
+    async def _done(
+        self,
+        consumer: AIOKafkaConsumer,
+        offsets: dict[TopicPartition, int],
+        *,
+        at_once: bool = False,
     ) -> None:
+        """Offsets whose records are processed; committed now if the interval is over."""
+        self.processed.update(offsets)
+        self._uncommitted.update(offsets)
+        interval_s = self.settings.commit_interval_ms / 1000
+        if at_once or time.monotonic() - self._committed_at >= interval_s:
+            await self.flush(consumer)
+
+    async def flush(self, consumer: AIOKafkaConsumer) -> None:
+        """Commit every processed offset not yet committed (call under the lock)."""
+        offsets, self._uncommitted = self._uncommitted, {}
+        self._committed_at = time.monotonic()
+        if not offsets:
+            return
         try:
             await consumer.commit(offsets)
         except (CommitFailedError, KafkaError) as exc:
@@ -192,8 +213,17 @@ class StageRunner:
                 error_class=type(exc).__name__,
                 error=str(exc),
             )
-            return
-        self.committed.update(offsets)
+
+    async def _final_flush(self, consumer: AIOKafkaConsumer) -> None:
+        """The last commit, bounded: a broker that is gone must not hold the stop (what it
+        misses is redelivered, and the inbox makes that harmless)."""
+        try:
+            async with self.lock:
+                await asyncio.wait_for(self.flush(consumer), self.settings.connect_timeout_s)
+        except (TimeoutError, OSError) as exc:
+            log.warning(
+                "final_commit_failed", stage=self.stage.name, error_class=type(exc).__name__
+            )
 
     async def _probe_lag(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
         """Lag from the broker's high-water marks on a timer, whatever the batches do."""
@@ -211,7 +241,7 @@ class StageRunner:
             await asyncio.sleep(interval)
 
     async def _measure_lag(self, consumer: AIOKafkaConsumer, into: list[int]) -> None:
-        into.append(await probes.consumer_lag(consumer, self.committed))
+        into.append(await probes.consumer_lag(consumer, self.processed))
 
 
 def _names(tps: Iterable[TopicPartition]) -> list[str]:

@@ -4,9 +4,9 @@ aiokafka parses records lazily while handing them out. A record it cannot parse 
 name that is not UTF-8, a bad CRC) raises from `getmany`, again on every call: the
 partition would never move. Worse, records of other partitions drained in the same call
 are dropped while their positions moved on. So after a failed poll every partition is
-rewound to its committed offset (nothing is skipped unprocessed), the readable partitions
+rewound to the offset after what was processed (nothing is skipped unprocessed), the readable partitions
 are read on their own, and the broken one one record at a time up to the record that cannot
-be read. The records before it are handed out as usual; once they are committed, the
+be read. The records before it are handed out as usual; once they are processed, the
 unreadable one is dead-lettered by position (the client cannot give its bytes) and passed
 over.
 """
@@ -27,7 +27,7 @@ log = structlog.get_logger()
 # extension) the decoding error itself.
 UNREADABLE = (CorruptRecordException, UnicodeError, ValueError, IndexError, struct.error)
 # Called with (partition, offset, error) for a record that cannot be read, once every record
-# before it is committed; it must record the dead letter and commit offset + 1.
+# before it is processed; it must record the dead letter and commit offset + 1.
 MAX_READ_ALONE = 500
 OnUnreadable = Callable[[TopicPartition, int, BaseException], Awaitable[None]]
 
@@ -36,16 +36,16 @@ class Poller:
     def __init__(
         self,
         consumer: AIOKafkaConsumer,
-        committed: dict[TopicPartition, int],
+        processed: dict[TopicPartition, int],
         on_unreadable: OnUnreadable,
         stage: str,
         linger_s: float = 0.0,
         batch_max: int = 0,
     ) -> None:
-        self.consumer, self.committed, self.stage = consumer, committed, stage
+        self.consumer, self.processed, self.stage = consumer, processed, stage
         self.linger_s, self.batch_max = linger_s, batch_max
         self.on_unreadable = on_unreadable
-        # Unreadable records found, waiting for the records before them to be committed.
+        # Unreadable records found, waiting for the records before them to be processed.
         self.pending: dict[TopicPartition, tuple[int, BaseException]] = {}
 
     async def poll(self) -> list[Record]:
@@ -58,7 +58,7 @@ class Poller:
                 await self._linger(batches, got)
         except UNREADABLE as exc:
             log.warning("unreadable_record_in_fetch", stage=self.stage, error=str(exc)[:300])
-            await rewind(self.consumer, self.committed)
+            await rewind(self.consumer, self.processed)
             return await self._around_unreadable()
         except (KafkaError, OSError) as exc:
             log.warning(
@@ -67,7 +67,7 @@ class Poller:
                 error_class=type(exc).__name__,
                 error=str(exc)[:300],
             )
-            await rewind(self.consumer, self.committed)
+            await rewind(self.consumer, self.processed)
             await asyncio.sleep(1.0)
             return []
         return _ordered(batches)
@@ -95,7 +95,7 @@ class Poller:
 
     async def _next_offset(self, tp: TopicPartition) -> int:
         """The first offset of `tp` this group has not processed."""
-        known = self.committed.get(tp)
+        known = self.processed.get(tp)
         if known is None:
             known = await self.consumer.committed(tp)
         if known is None:
@@ -109,7 +109,7 @@ class Poller:
             try:
                 got = await self.consumer.getmany(tp, timeout_ms=100)
             except UNREADABLE:
-                await rewind(self.consumer, self.committed, [tp])
+                await rewind(self.consumer, self.processed, [tp])
                 found.extend(await self._up_to_unreadable(tp))
                 continue
             found.extend(got.get(tp, []))
@@ -132,12 +132,13 @@ class Poller:
 
 async def rewind(
     consumer: AIOKafkaConsumer,
-    committed: dict[TopicPartition, int],
+    processed: dict[TopicPartition, int],
     partitions: list[TopicPartition] | None = None,
 ) -> None:
-    """Partitions (all assigned by default) back to what this consumer committed."""
+    """Partitions (all assigned by default) back to just after what this consumer processed
+    (what the group committed, if this consumer has processed nothing of them)."""
     for tp in consumer.assignment() if partitions is None else partitions:
-        offset = committed.get(tp)
+        offset = processed.get(tp)
         if offset is None:
             offset = await consumer.committed(tp)
         if offset is None:

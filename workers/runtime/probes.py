@@ -61,16 +61,16 @@ async def probe_services(
             pass
 
 
-async def consumer_lag(consumer: AIOKafkaConsumer, committed: dict[TopicPartition, int]) -> int:
-    """Messages between what this consumer committed and the broker's end of each assigned
-    partition (the last stable offset under read_committed)."""
+async def consumer_lag(consumer: AIOKafkaConsumer, processed: dict[TopicPartition, int]) -> int:
+    """Messages between what this consumer processed (else what its group committed) and the
+    broker's end of each assigned partition (the last stable offset under read_committed)."""
     assigned = list(consumer.assignment())
     if not assigned:
         return 0
     ends = await consumer.end_offsets(assigned)
     done: dict[TopicPartition, int] = {}
     for tp in assigned:
-        offset = committed.get(tp)
+        offset = processed.get(tp)
         if offset is None:
             offset = await consumer.committed(tp)
         if offset is not None:

@@ -150,3 +150,9 @@ def test_stored_dashed_cluster_id_is_replaced(settings: Settings) -> None:
 def test_batch_linger_out_of_bounds_is_refused(linger: int) -> None:
     with pytest.raises(ValueError, match="0 \\(never\\) to 1000 milliseconds"):
         Settings(batch_linger_ms=linger)
+
+
+@pytest.mark.parametrize("interval", [-1, 60_001])
+def test_commit_interval_out_of_bounds_is_refused(interval: int) -> None:
+    with pytest.raises(ValueError, match="0 \\(every batch\\) to 60000 milliseconds"):
+        Settings(commit_interval_ms=interval)
