@@ -2,9 +2,9 @@
 
 Offsets are committed only after the batch's effects are in Postgres and its outputs are
 acknowledged by Kafka, explicitly and contiguously per partition: at most every
-`commit_interval_ms` (a commit costs the broker about a millisecond of CPU), and at once when
-the stage is caught up, gives partitions up or stops. A crash anywhere before the commit
-means redelivery, which the inbox turns into a re-publish without a second effect.
+`commit_interval_ms`, and at once when the stage is caught up, gives partitions up or stops
+(workers/runtime/offsets.py). A crash anywhere before the commit means redelivery, which the
+inbox turns into a re-publish without a second effect.
 
 No message can hold a partition: an event that fails is dead-lettered in its savepoint
 (workers/runtime/batch.py); a batch that fails as a whole for a reason that is not an
@@ -21,7 +21,6 @@ from collections.abc import Iterable
 import asyncpg
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
 
 from contracts.topics import namespace
 from infra.settings import Settings
@@ -31,6 +30,7 @@ from workers.runtime.errors import is_transient
 from workers.runtime.health import Health
 from workers.runtime.isolate import Outage, isolate
 from workers.runtime.kafka import Record, make_consumer
+from workers.runtime.offsets import Offsets
 from workers.runtime.processing import BatchProcessor
 from workers.runtime.stage import Stage
 
@@ -50,9 +50,8 @@ class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
         async with self._runner.lock:
-            await self._runner.flush(self._consumer)
-            for tp in revoked:
-                self._runner.processed.pop(tp, None)
+            await self._runner.offsets.flush(self._consumer)
+            self._runner.offsets.forget(revoked)
             log.info(
                 "partitions_revoked", stage=self._runner.stage.name, partitions=_names(revoked)
             )
@@ -75,10 +74,9 @@ class StageRunner:
         self.stage, self.settings, self.pool, self.producer = stage, settings, pool, producer
         self.health = health
         self.lock = asyncio.Lock()
-        # Per partition, the next offset to process: everything before it is in Postgres.
-        self.processed: dict[TopicPartition, int] = {}
-        self._uncommitted: dict[TopicPartition, int] = {}  # processed, not yet told to Kafka
-        self._committed_at = time.monotonic()
+        self.offsets = Offsets(
+            stage.name, settings.commit_interval_ms / 1000, settings.connect_timeout_s
+        )
         self.processor = BatchProcessor(stage, settings, pool, producer)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -95,7 +93,7 @@ class StageRunner:
         lag_probe = asyncio.create_task(self._probe_lag(consumer, stop))
         poller = fetch.Poller(
             consumer,
-            self.processed,
+            self.offsets.processed,
             self._unreadable(consumer),
             self.stage.name,
             linger_s=self.settings.batch_linger_ms / 1000,
@@ -107,12 +105,13 @@ class StageRunner:
                 async with self.lock:
                     if records:
                         await self._handle(consumer, records)
-                    elif self._uncommitted:  # caught up: the group's offsets are exact
-                        await self.flush(consumer)
+                    elif self.offsets.uncommitted:  # caught up: the group's offsets are exact
+                        await self.offsets.flush(consumer)
         finally:
             lag_probe.cancel()
             # Every finished batch is committed before leaving: the group loses nothing.
-            await self._final_flush(consumer)
+            async with self.lock:
+                await self.offsets.final_flush(consumer)
             await consumer.stop()
             log.info("stage_stopped", stage=self.stage.name)
 
@@ -141,7 +140,9 @@ class StageRunner:
                 return
             summary = {"processed": len(records) - dead, "isolated": dead}
             log.warning("batch_isolated", stage=self.stage.name, records=len(records), **summary)
-        await self._done(consumer, {tp: last + 1 for tp, last in _last_offsets(records).items()})
+        await self.offsets.done(
+            consumer, {tp: last + 1 for tp, last in _last_offsets(records).items()}
+        )
         self.health.progressed()
         self.processor.finished(records, started, summary)
 
@@ -178,52 +179,9 @@ class StageRunner:
             )
             async with self.lock:
                 await park.park(self.pool, self.producer, dl)
-                await self._done(consumer, {tp: offset + 1}, at_once=True)
+                await self.offsets.done(consumer, {tp: offset + 1}, at_once=True)
 
         return on_unreadable
-
-    async def _done(
-        self,
-        consumer: AIOKafkaConsumer,
-        offsets: dict[TopicPartition, int],
-        *,
-        at_once: bool = False,
-    ) -> None:
-        """Offsets whose records are processed; committed now if the interval is over."""
-        self.processed.update(offsets)
-        self._uncommitted.update(offsets)
-        interval_s = self.settings.commit_interval_ms / 1000
-        if at_once or time.monotonic() - self._committed_at >= interval_s:
-            await self.flush(consumer)
-
-    async def flush(self, consumer: AIOKafkaConsumer) -> None:
-        """Commit every processed offset not yet committed (call under the lock)."""
-        offsets, self._uncommitted = self._uncommitted, {}
-        self._committed_at = time.monotonic()
-        if not offsets:
-            return
-        try:
-            await consumer.commit(offsets)
-        except (CommitFailedError, KafkaError) as exc:
-            # The group moved on (rebalance); the new owner re-reads these events and the
-            # inbox makes that harmless.
-            log.warning(
-                "commit_failed",
-                stage=self.stage.name,
-                error_class=type(exc).__name__,
-                error=str(exc),
-            )
-
-    async def _final_flush(self, consumer: AIOKafkaConsumer) -> None:
-        """The last commit, bounded: a broker that is gone must not hold the stop (what it
-        misses is redelivered, and the inbox makes that harmless)."""
-        try:
-            async with self.lock:
-                await asyncio.wait_for(self.flush(consumer), self.settings.connect_timeout_s)
-        except (TimeoutError, OSError) as exc:
-            log.warning(
-                "final_commit_failed", stage=self.stage.name, error_class=type(exc).__name__
-            )
 
     async def _probe_lag(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
         """Lag from the broker's high-water marks on a timer, whatever the batches do."""
@@ -241,7 +199,7 @@ class StageRunner:
             await asyncio.sleep(interval)
 
     async def _measure_lag(self, consumer: AIOKafkaConsumer, into: list[int]) -> None:
-        into.append(await probes.consumer_lag(consumer, self.processed))
+        into.append(await probes.consumer_lag(consumer, self.offsets.processed))
 
 
 def _names(tps: Iterable[TopicPartition]) -> list[str]:

@@ -1,5 +1,5 @@
 """A busy stage commits its offsets at most once per interval, and exactly once caught up
-(workers/runtime/consumer.py): each commit costs the broker about a millisecond of CPU.
+(workers/runtime/offsets.py): each commit costs the broker about a millisecond of CPU.
 
 What the interval risks is only the commit: a stage that dies with processed offsets not yet
 committed has them redelivered, and the inbox answers them from the outbox without a second
