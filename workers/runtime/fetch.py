@@ -4,11 +4,11 @@ aiokafka parses records lazily while handing them out. A record it cannot parse 
 name that is not UTF-8, a bad CRC) raises from `getmany`, again on every call: the
 partition would never move. Worse, records of other partitions drained in the same call
 are dropped while their positions moved on. So after a failed poll every partition is
-rewound to the offset after what was processed (nothing is skipped unprocessed), the readable partitions
-are read on their own, and the broken one one record at a time up to the record that cannot
-be read. The records before it are handed out as usual; once they are processed, the
-unreadable one is dead-lettered by position (the client cannot give its bytes) and passed
-over.
+rewound to just after what was processed (nothing is skipped unprocessed), the readable
+partitions are read on their own, and the broken one one record at a time up to the record
+that cannot be read. The records before it are handed out as usual; once they are
+processed, the unreadable one is dead-lettered by position (the client cannot give its
+bytes) and passed over.
 """
 
 import asyncio
