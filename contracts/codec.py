@@ -28,7 +28,7 @@ def _describe(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors()[:5]:
         where = ".".join(str(p) for p in err["loc"]) or "(root)"
-        said = f" {_short_repr(err['input'])}" if err["type"] == UNKNOWN_CURRENCY else ""
+        said = f" {_short(repr(err['input']), 40)}" if err["type"] == UNKNOWN_CURRENCY else ""
         parts.append(f"{where}: {err['msg']}{said}")
     return "; ".join(parts)
 
@@ -101,11 +101,6 @@ def _validator(events: tuple[type[Envelope], ...]) -> TypeAdapter[Envelope]:
     return TypeAdapter(Annotated[union, Field(discriminator="event_type")])
 
 
-def _short_repr(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:40] + "..."
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc)
-    return text if len(text) <= 300 else text[:300] + "..."
+def _short(said: object, limit: int = 300) -> str:
+    text = str(said)
+    return text if len(text) <= limit else text[:limit] + "..."

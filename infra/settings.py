@@ -4,7 +4,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr, field_validator, model_validator
+from pydantic import SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -15,6 +15,12 @@ DEV_GATEWAY_API_KEY = "dev-gateway-api-key"
 # (Kafka's default too, as with docker-compose.yml). Any event can come again that long (a
 # consumer group without offsets starts at the earliest one), so the inbox must outlive it.
 KAFKA_TOPIC_RETENTION_DAYS = 7
+
+# Millisecond settings bounded from 0 to a ceiling, with what 0 means.
+_MS_BOUNDS: dict[str, tuple[int, str]] = {
+    "batch_linger_ms": (1_000, "never"),
+    "commit_interval_ms": (60_000, "every batch"),
+}
 
 
 class Settings(BaseSettings):
@@ -154,18 +160,12 @@ class Settings(BaseSettings):
             raise ValueError(f"must be 0 (never) or a positive number of seconds, got {value:g}")
         return value
 
-    @field_validator("batch_linger_ms")
+    @field_validator(*_MS_BOUNDS)
     @classmethod
-    def _linger_bounded(cls, value: int) -> int:
-        if not 0 <= value <= 1_000:
-            raise ValueError(f"must be 0 (never) to 1000 milliseconds, got {value}")
-        return value
-
-    @field_validator("commit_interval_ms")
-    @classmethod
-    def _commit_interval_bounded(cls, value: int) -> int:
-        if not 0 <= value <= 60_000:
-            raise ValueError(f"must be 0 (every batch) to 60000 milliseconds, got {value}")
+    def _milliseconds_bounded(cls, value: int, info: ValidationInfo) -> int:
+        top, zero_means = _MS_BOUNDS[str(info.field_name)]
+        if not 0 <= value <= top:
+            raise ValueError(f"must be 0 ({zero_means}) to {top} milliseconds, got {value}")
         return value
 
     @field_validator("late_payment_action")

@@ -23,6 +23,7 @@ from contracts.events.orders import (
 )
 from contracts.topics import ORDERS_SUBMITTED, namespace, topic_for
 from infra.settings import Settings
+from tests.support.dlq import committed_offset
 from workers.app import build_stage
 from workers.ops import seed
 from workers.ops.audit import run_audit
@@ -174,11 +175,8 @@ async def committed_lag(settings: Settings, stage: str = "order_build") -> int:
         tps = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
         assert tps, f"no partitions known for {topic}"
         ends = await consumer.end_offsets(tps)
-        committed = await admin.list_consumer_group_offsets(
-            f"{namespace()}.{stage}", partitions=tps
-        )
-        done = {tp: max(meta.offset, 0) for tp, meta in committed.items()}  # -1: none yet
-        return sum(ends[tp] - done.get(tp, 0) for tp in tps)
+        group = f"{namespace()}.{stage}"  # -1 when the group committed nothing there yet
+        return sum([ends[tp] - max(await committed_offset(admin, group, tp), 0) for tp in tps])
     finally:
         await consumer.stop()
         await admin.close()
