@@ -34,7 +34,7 @@ from workers.runtime.kafka import Record
 from workers.runtime.logs import debug_enabled
 from workers.runtime.outbox import Message
 from workers.runtime.park import from_record
-from workers.runtime.prepare import prepare_all
+from workers.runtime.prepare import prepare_all, prepares
 from workers.runtime.stage import EventFailed, Stage, batch_scope
 from workers.runtime.undoable import CAREFUL, RunCarefully
 
@@ -85,9 +85,14 @@ async def run_batch(
         except ContractError as exc:
             decoded.append((rec, exc))
     events = [e for _, e in decoded if isinstance(e, Envelope)]
-    already = await inbox.seen(pool, stage.name, (e.event_id for e in events))
-    # No connection is held while `prepare` talks to the outside world (gateway calls).
-    prepared = await prepare_all(stage, [e for e in events if e.event_id not in already])
+    already: set[uuid.UUID] = set()
+    prepared: dict[uuid.UUID, Any] = {}
+    if prepares(type(stage)):
+        # Asked before the transaction so that no gateway is called for an event done
+        # before; a stage without `prepare` learns it from the inbox insert alone.
+        already = await inbox.seen(pool, stage.name, (e.event_id for e in events))
+        # No connection is held while `prepare` talks to the outside world (gateway calls).
+        prepared = await prepare_all(stage, [e for e in events if e.event_id not in already])
     batch = _Batch(stage, attempt, decoded, already, prepared)
     for ev_id, result in prepared.items():
         if isinstance(result, Exception):
@@ -122,24 +127,25 @@ async def _attempt(pool: asyncpg.Pool, batch: _Batch, *, savepoints: bool) -> Ba
     # same rows in opposite orders (no deadlocks between stages). The sort is stable: an
     # order's own events (one key, one partition) keep their order.
     todo.sort(key=lambda pair: pair[1].correlation_id)
+    # Processed before (by an earlier delivery, or by another consumer during a rebalance):
+    # their stored outputs are published again, in case that delivery died between its
+    # commit and its publish.
+    repeated = [
+        e.event_id
+        for _, e in batch.decoded
+        if isinstance(e, Envelope) and e.event_id in batch.already
+    ]
     async with batch_scope(), pool.acquire() as conn:
         async with conn.transaction():
             if savepoints:
-                outputs = await _each_in_savepoint(conn, batch, todo, result)
+                outputs = await _each_in_savepoint(conn, batch, todo, result, repeated)
             else:
-                outputs = await _all_at_once(conn, batch, todo, result)
+                outputs = await _all_at_once(conn, batch, todo, result, repeated)
             result.messages.extend(await outbox.store_many(conn, stage.name, outputs))
             for dl in result.dead:
                 await dead_letters.store(conn, dl)
-            # Seen before: publish their stored outputs again, in case we died last time
-            # between the commit and the publish.
-            dup_ids = [
-                e.event_id
-                for _, e in batch.decoded
-                if isinstance(e, Envelope) and e.event_id in batch.already
-            ]
-            if dup_ids:
-                result.messages.extend(await outbox.stored_for(conn, stage.name, dup_ids))
+            if repeated:
+                result.messages.extend(await outbox.stored_for(conn, stage.name, repeated))
             await stage.before_commit(conn)
     result.messages.extend(dl.message() for dl in result.dead)
     return result
@@ -153,12 +159,14 @@ async def _all_at_once(
     batch: _Batch,
     todo: list[tuple[Record, Envelope]],
     result: BatchResult,
+    repeated: list[uuid.UUID],
 ) -> Outputs:
     """The normal path: the inbox in one statement, the events without savepoints."""
     stage = batch.stage
     mine = await inbox.record_many(conn, stage.name, todo)
     fresh = [ev for _, ev in todo if ev.event_id in mine]
-    result.duplicates += len(todo) - len(fresh)  # another delivery committed them first
+    repeated.extend(ev.event_id for _, ev in todo if ev.event_id not in mine)
+    result.duplicates += len(todo) - len(fresh)
     outputs: Outputs = []
     if stage.batched:
         outputs = await _whole_batch(conn, batch, fresh)
@@ -208,6 +216,7 @@ async def _each_in_savepoint(
     batch: _Batch,
     todo: list[tuple[Record, Envelope]],
     result: BatchResult,
+    repeated: list[uuid.UUID],
 ) -> Outputs:
     """The fallback for a batch with several bad events: each event in its own savepoint
     (its inbox row too, so a dead-lettered event is not marked seen and can be replayed)."""
@@ -220,6 +229,7 @@ async def _each_in_savepoint(
                 async with conn.transaction():
                     if not await inbox.record_many(conn, stage.name, [(rec, ev)]):
                         result.duplicates += 1
+                        repeated.append(ev.event_id)
                         continue
                     produced = list(await stage.handle(ev, conn, batch.prepared.get(ev.event_id)))
                     _debug(ev, produced)

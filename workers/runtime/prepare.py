@@ -11,6 +11,12 @@ from workers.runtime.stage import Stage
 PREPARE_CONCURRENCY = 32
 
 
+def prepares(kind: type[Stage]) -> bool:
+    """Whether a stage does I/O before its transaction (overrides `prepare` or
+    `before_prepare`); most stages do not, and skip that step altogether."""
+    return kind.prepare is not Stage.prepare or kind.before_prepare is not Stage.before_prepare
+
+
 async def prepare_all(stage: Stage, events: list[Envelope]) -> dict[uuid.UUID, Any]:
     """Run `prepare` outside the transaction; a permanent failure is kept per event."""
     if events:
