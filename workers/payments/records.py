@@ -17,6 +17,8 @@ async def record_answer(
 
 
 _STATUS = {"accepted": "pending", "refused": "failed", "unknown": "unknown"}
+_LOCK_IN_ORDER = """SELECT 1 FROM payment_requests WHERE payment_id = ANY($1::text[])
+ ORDER BY coalesce(order_id, wallet_operation_id), payment_id FOR NO KEY UPDATE"""
 
 
 async def record_answers(
@@ -25,6 +27,13 @@ async def record_answers(
     """`record_answer` for many payments (payment id, answer, next check): one statement,
     and one more for each further answer to a payment already in it (an UPDATE changes a
     row once, and every answer's evidence is kept)."""
+    if not answers:
+        return
+    # Locked first in the order every stage locks an order's rows in (callback handling's
+    # lock_requests): an UPDATE's own row locks follow its plan, and a callback arriving
+    # with the answer locked the same rows the other way round (a deadlock, seen once in
+    # the benchmark).
+    await conn.execute(_LOCK_IN_ORDER, sorted({pid for pid, _, _ in answers}))
     rounds: list[list[tuple[str, Asked, datetime]]] = []
     for answer in answers:
         free = (r for r in rounds if all(answer[0] != pid for pid, _, _ in r))
