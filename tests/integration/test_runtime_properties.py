@@ -206,6 +206,13 @@ async def big_producer(services: Settings) -> AsyncIterator[AIOKafkaProducer]:
     await p.stop()
 
 
+# Hypothesis generates each example in its own thread while the stage keeps running on the
+# test's loop, and aiokafka shuffles partitions with the global `random` on every fetch: the
+# check that a strategy used `random` sees those draws (the strategies use none).
+@pytest.mark.filterwarnings(
+    "ignore:Do not use the `random` module inside strategies"
+    ":hypothesis.errors.HypothesisDeprecationWarning"
+)
 async def test_no_input_stops_the_stage_and_every_bad_one_is_dead_lettered(
     services: Settings,
     pool: asyncpg.Pool,
