@@ -69,9 +69,16 @@ async def plant_inbox(pool: asyncpg.Pool, consumer: str, n: int, at: datetime) -
 
 
 async def plant_outbox(
-    pool: asyncpg.Pool, topic: str, n: int, created: datetime, published: datetime | None
+    pool: asyncpg.Pool,
+    topic: str,
+    n: int,
+    created: datetime,
+    published: datetime | None,
+    *,
+    tracked: bool = True,
 ) -> None:
-    # An unpublished row is owed, as outbox.store_many records it (migration 0022).
+    # An unpublished row is owed, as outbox.store_many records it (migration 0022); a
+    # stage's rows (tracked=False) are never marked and have no pending row.
     await pool.execute(
         """WITH planted AS (
                INSERT INTO outbox (producer, cause_event_id, event_id, topic, message_key,
@@ -81,11 +88,12 @@ async def plant_outbox(
                RETURNING outbox_id, created_at, published_at
            )
            INSERT INTO outbox_pending (outbox_id, created_at)
-           SELECT outbox_id, created_at FROM planted WHERE published_at IS NULL""",
+           SELECT outbox_id, created_at FROM planted WHERE published_at IS NULL AND $5""",
         topic,
         created,
         published,
         n,
+        tracked,
     )
 
 
@@ -183,6 +191,24 @@ async def test_due_rows_go_and_everything_owed_or_young_stays(
 
     again = await retention.prune(db, scratch.settings, NOW, batch=BATCH)
     assert again.deleted == {"inbox": 0, "outbox": 0, "dead_letters": 0}
+
+
+async def test_a_stages_rows_go_once_written_before_the_cutoff(
+    db: asyncpg.Pool, scratch: Scratch
+) -> None:
+    """A stage's rows are never marked (they are owed until their causes' offsets are
+    committed, and no cause that old can be redelivered); a producer's unpublished row is
+    kept while it is pending, however old."""
+    await plant_outbox(db, "orders.built", 5, ago(8), None, tracked=False)
+    await plant_outbox(db, "orders.built", 2, ago(6), None, tracked=False)  # young: kept
+    await plant_outbox(db, "funds.frozen", 3, ago(9), None)  # a producer's, owed: kept
+
+    result = await retention.prune(db, scratch.settings, NOW, batch=BATCH)
+
+    assert result.deleted["outbox"] == 5
+    assert result.unpublished_kept == 3
+    kept = await db.fetch("SELECT created_at FROM outbox ORDER BY created_at")
+    assert [r["created_at"] for r in kept] == [ago(9)] * 3 + [ago(6)] * 2
 
 
 async def test_a_dry_run_counts_what_a_prune_deletes_and_deletes_nothing(

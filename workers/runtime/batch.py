@@ -141,7 +141,9 @@ async def _attempt(pool: asyncpg.Pool, batch: _Batch, *, savepoints: bool) -> Ba
                 outputs = await _each_in_savepoint(conn, batch, todo, result, repeated)
             else:
                 outputs = await _all_at_once(conn, batch, todo, result, repeated)
-            result.messages.extend(await outbox.store_many(conn, stage.name, outputs))
+            # Owed until the causes' offsets are committed: a redelivery republishes them.
+            stored = await outbox.store_many(conn, stage.name, outputs, tracked=False)
+            result.messages.extend(stored)
             for dl in result.dead:
                 await dead_letters.store(conn, dl)
             if repeated:

@@ -30,10 +30,18 @@ async def store_many(
     conn: asyncpg.Connection,
     producer: str,
     outputs: Sequence[tuple[uuid.UUID | None, Sequence[Envelope]]],
+    *,
+    tracked: bool = True,
 ) -> list[Message]:
     """Store every output of a batch in one statement; `outputs` pairs each cause with the
     events it produced. An event id stored before (a redelivered cause whose output id is
-    derived from it) keeps its row: the same message is published again."""
+    derived from it) keeps its row: the same message is published again.
+
+    `tracked=False` is a stage's batch: its rows are owed until the stage commits their
+    causes' offsets, and Kafka redelivers a cause until then (the inbox then answers it from
+    here, `stored_for`), so they need neither a pending row nor a publish mark: written
+    once, never updated. A producer without an input topic (the sweeper, an operator's
+    command) keeps the default: its rows are owed while they have a pending row."""
     rows: dict[uuid.UUID, tuple[uuid.UUID | None, str, str, bytes]] = {}
     for cause, events in outputs:
         for event in events:
@@ -42,6 +50,26 @@ async def store_many(
                 rows[event.event_id] = (cause, topic, event.correlation_id, encode(event))
     if not rows:
         return []
+    columns = (
+        producer,
+        [r[0] for r in rows.values()],
+        list(rows),
+        [r[1] for r in rows.values()],
+        [r[2] for r in rows.values()],
+        [r[3] for r in rows.values()],
+    )
+    if not tracked:
+        await conn.execute(
+            """INSERT INTO outbox (producer, cause_event_id, event_id, topic, message_key,
+                                   message_value)
+               SELECT $1, c, e, t, k, v
+                 FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::bytea[])
+                      WITH ORDINALITY AS u(c, e, t, k, v, n)
+                ORDER BY n
+               ON CONFLICT (event_id) DO NOTHING""",
+            *columns,
+        )
+        return [Message(topic, key.encode(), value) for _, topic, key, value in rows.values()]
     # The rows still owed to Kafka are also written to outbox_pending, which the relay
     # searches (migration 0022); a row stored before and already published is not owed.
     got = await conn.fetch(
@@ -60,12 +88,7 @@ async def store_many(
                ON CONFLICT (outbox_id) DO NOTHING
            )
            SELECT event_id, outbox_id FROM stored""",
-        producer,
-        [r[0] for r in rows.values()],
-        list(rows),
-        [r[1] for r in rows.values()],
-        [r[2] for r in rows.values()],
-        [r[3] for r in rows.values()],
+        *columns,
     )
     ids = {r["event_id"]: r["outbox_id"] for r in got}
     return [

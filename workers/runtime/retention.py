@@ -5,8 +5,11 @@ in short batches while the workers run (the sweeper every PAYFLOW_RETENTION_INTE
 What goes, and why nothing owed or unfinished does:
 - inbox rows processed before the cutoff. The retention is at least as long as our topics keep
   a message (settings refuse less), so no delivery can come for them any more.
-- outbox rows published before the cutoff. An unpublished row is never pruned: the relay (a
-  redelivered cause, the sweeper's republish) still owes it.
+- outbox rows published before the cutoff. An unpublished row of a producer without an
+  input topic (it has a pending row) is never pruned: the sweeper still owes it. A stage's
+  rows are never marked (outbox.store_many): they go once created before the cutoff, as
+  they are owed only until their causes' offsets are committed, and a cause that old can no
+  longer be redelivered.
 - dead letters finished before the cutoff: replayed, or their review case resolved (`payflow
   review resolve ID --action explain` is how one is discarded). An open one, poison or not,
   stays until an operator finishes it. Its review case stays too: it is the operator's record.
@@ -92,7 +95,15 @@ _RESOLVED_CASE = """SELECT 1 FROM review_cases r
 _FINISHED = "(replayed_at < {c} OR EXISTS (" + _RESOLVED_CASE + " AND r.resolved_at < {c}))"
 _OPEN = "replayed_at IS NULL AND NOT EXISTS (" + _RESOLVED_CASE + ")"
 _INBOX = _Table("inbox", "consumer", "processed_at < {c}")
-_OUTBOX = _Table("outbox", "topic", "created_at < {c} AND published_at < {c}")
+# A marked row goes once published before the cutoff; an unmarked one once created before
+# it, unless a pending row says it is still owed (a producer without an input topic). A
+# stage's rows are never marked and have no pending row (outbox.store_many).
+_OUTBOX = _Table(
+    "outbox",
+    "topic",
+    "created_at < {c} AND (published_at < {c} OR (published_at IS NULL AND NOT EXISTS"
+    " (SELECT 1 FROM outbox_pending p WHERE p.outbox_id = outbox.outbox_id)))",
+)
 _DEAD_LETTERS = _Table("dead_letters", None, "failed_at < {c} AND " + _FINISHED)
 
 
