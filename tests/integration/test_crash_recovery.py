@@ -67,7 +67,7 @@ async def test_killed_worker_completes_the_order_exactly_once(
         code = await asyncio.to_thread(crashed.wait, 90)
         assert code == EXIT_CODE, "the worker should have died at the crash point"
         if point == "after_commit":
-            # Committed, and owed: a stage's rows are never marked, they are owed until the
+            # Committed, and owed: a stage's rows are not marked, they are owed until the
             # cause's offset is committed (the replacement gets the cause again).
             unsent = await pool.fetchval(
                 """SELECT count(*) FROM outbox WHERE producer = $1 AND message_key = $2

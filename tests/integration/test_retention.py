@@ -78,7 +78,7 @@ async def plant_outbox(
     tracked: bool = True,
 ) -> None:
     # An unpublished row is owed, as outbox.store_many records it (migration 0022); a
-    # stage's rows (tracked=False) are never marked and have no pending row.
+    # stage's rows (tracked=False) are not marked and have no pending row.
     await pool.execute(
         """WITH planted AS (
                INSERT INTO outbox (producer, cause_event_id, event_id, topic, message_key,
@@ -196,7 +196,7 @@ async def test_due_rows_go_and_everything_owed_or_young_stays(
 async def test_a_stages_rows_go_once_written_before_the_cutoff(
     db: asyncpg.Pool, scratch: Scratch
 ) -> None:
-    """A stage's rows are never marked (they are owed until their causes' offsets are
+    """A stage's rows are not marked (they are owed until their causes' offsets are
     committed, and no cause that old can be redelivered); a producer's unpublished row is
     kept while it is pending, however old."""
     await plant_outbox(db, "orders.built", 5, ago(8), None, tracked=False)

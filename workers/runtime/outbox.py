@@ -20,6 +20,15 @@ class Message:
     outbox_id: int | None = None
 
 
+# A batch's rows in the order given; each path adds what it does on a conflict.
+_INSERT = """INSERT INTO outbox (producer, cause_event_id, event_id, topic, message_key,
+                                 message_value)
+             SELECT $1, c, e, t, k, v
+               FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::bytea[])
+                    WITH ORDINALITY AS u(c, e, t, k, v, n)
+              ORDER BY n"""
+
+
 async def store(
     conn: asyncpg.Connection, producer: str, cause: uuid.UUID | None, events: Sequence[Envelope]
 ) -> list[Message]:
@@ -40,8 +49,9 @@ async def store_many(
     `tracked=False` is a stage's batch: its rows are owed until the stage commits their
     causes' offsets, and Kafka redelivers a cause until then (the inbox then answers it from
     here, `stored_for`), so they need neither a pending row nor a publish mark: written
-    once, never updated. A producer without an input topic (the sweeper, an operator's
-    command) keeps the default: its rows are owed while they have a pending row."""
+    once, and marked only if a redelivery publishes them again. A producer without an input
+    topic (the sweeper, an operator's command) keeps the default: its rows are owed while
+    they have a pending row."""
     rows: dict[uuid.UUID, tuple[uuid.UUID | None, str, str, bytes]] = {}
     for cause, events in outputs:
         for event in events:
@@ -60,27 +70,16 @@ async def store_many(
     )
     if not tracked:
         await conn.execute(
-            """INSERT INTO outbox (producer, cause_event_id, event_id, topic, message_key,
-                                   message_value)
-               SELECT $1, c, e, t, k, v
-                 FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::bytea[])
-                      WITH ORDINALITY AS u(c, e, t, k, v, n)
-                ORDER BY n
-               ON CONFLICT (event_id) DO NOTHING""",
+            _INSERT + " ON CONFLICT (event_id) DO NOTHING",
             *columns,
         )
         return [Message(topic, key.encode(), value) for _, topic, key, value in rows.values()]
     # The rows still owed to Kafka are also written to outbox_pending, which the relay
     # searches (migration 0022); a row stored before and already published is not owed.
     got = await conn.fetch(
-        """WITH stored AS (
-               INSERT INTO outbox (producer, cause_event_id, event_id, topic, message_key,
-                                   message_value)
-               SELECT $1, c, e, t, k, v
-                 FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::bytea[])
-                      WITH ORDINALITY AS u(c, e, t, k, v, n)
-                ORDER BY n
-               ON CONFLICT (event_id) DO UPDATE SET event_id = EXCLUDED.event_id
+        "WITH stored AS ("
+        + _INSERT
+        + """ ON CONFLICT (event_id) DO UPDATE SET event_id = EXCLUDED.event_id
                RETURNING event_id, outbox_id, created_at, published_at
            ), owed AS (
                INSERT INTO outbox_pending (outbox_id, created_at)

@@ -7,9 +7,9 @@ What goes, and why nothing owed or unfinished does:
   a message (settings refuse less), so no delivery can come for them any more.
 - outbox rows published before the cutoff. An unpublished row of a producer without an
   input topic (it has a pending row) is never pruned: the sweeper still owes it. A stage's
-  rows are never marked (outbox.store_many): they go once created before the cutoff, as
-  they are owed only until their causes' offsets are committed, and a cause that old can no
-  longer be redelivered.
+  rows are not marked (outbox.store_many; only a redelivery's publish marks one): an
+  unmarked one goes once created before the cutoff, as it is owed only until its cause's
+  offset is committed, and a cause that old can no longer be redelivered.
 - dead letters finished before the cutoff: replayed, or their review case resolved (`payflow
   review resolve ID --action explain` is how one is discarded). An open one, poison or not,
   stays until an operator finishes it. Its review case stays too: it is the operator's record.
@@ -97,7 +97,7 @@ _OPEN = "replayed_at IS NULL AND NOT EXISTS (" + _RESOLVED_CASE + ")"
 _INBOX = _Table("inbox", "consumer", "processed_at < {c}")
 # A marked row goes once published before the cutoff; an unmarked one once created before
 # it, unless a pending row says it is still owed (a producer without an input topic). A
-# stage's rows are never marked and have no pending row (outbox.store_many).
+# stage's rows have no pending row and are marked only when a redelivery publishes them.
 _OUTBOX = _Table(
     "outbox",
     "topic",
