@@ -224,6 +224,31 @@ async def test_a_second_charge_is_refunded_and_the_first_is_kept(
     )
 
 
+async def test_the_charge_announced_first_is_kept_even_if_the_create_answer_named_the_other(
+    services: Settings, pool: asyncpg.Pool
+) -> None:
+    """A double charge whose extra charge's callback comes first (seen in CI): the payment
+    keeps the charge that decided it, so settlement, which sells only for the charge the
+    payment holds, accepts the decision, and the charge the create answer named is the
+    second one, refunded."""
+    _, payment_id = await _payment(pool, "payment_requested", "pending")
+    named, extra = f"gw1-{payment_id}", f"gw2-{payment_id}"
+    await pool.execute(  # as gateway_request records the create answer
+        "UPDATE payment_requests SET gateway_ref = $2 WHERE payment_id = $1", payment_id, named
+    )
+    first = await _apply(pool, _cause(payment_id), _paid(payment_id, extra))
+    assert first.verdict == "applied"
+    [sold] = first.events
+    assert isinstance(sold, PaymentSucceeded) and sold.payload.gateway_ref == extra
+    kept = await pool.fetchval(
+        "SELECT gateway_ref FROM payment_requests WHERE payment_id = $1", payment_id
+    )
+    assert kept == extra
+    second = await _apply(pool, _cause(payment_id), _paid(payment_id, named))
+    assert second.verdict == "second_charge"
+    assert (await _refund(pool, named))["reason"] == "second_charge"
+
+
 async def test_review_mode_holds_the_money_and_sends_nothing(
     services: Settings, pool: asyncpg.Pool
 ) -> None:

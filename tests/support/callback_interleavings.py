@@ -135,7 +135,9 @@ def draws(draw: st.DrawFn, scenario: Scenario) -> Draw:
 
 def canonical(scenario: Scenario) -> Draw:
     settle = [Msg("settle", 0)] if scenario.expired else []
-    return Draw((*settle, *callbacks(scenario)), "refund", "pending")
+    # As `draws`: a payment the window closes had no answer from the gateway.
+    initial = "unknown" if scenario.expired else "pending"
+    return Draw((*settle, *callbacks(scenario)), "refund", initial)
 
 
 @dataclass(frozen=True)
@@ -224,4 +226,7 @@ def expected(scenario: Scenario, action: str, top_up: bool = False) -> dict[str,
             for _ in scenario.refunds
         ],
         "events": sorted(events),
+        "sold_with": []
+        if top_up
+        else ["decided"] * dict(scenario.events).get("PaymentSucceeded", 0),
     }

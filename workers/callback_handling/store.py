@@ -77,11 +77,17 @@ async def decide_many(
     conn: asyncpg.Connection, decisions: list[tuple[PaymentRequest, str, str]]
 ) -> set[str]:
     """`decide` for many payments (request, status, gateway ref) in one statement: the
-    payment ids that moved."""
+    payment ids that moved.
+
+    A payment decided with a charge keeps that charge's ref, even when the gateway's create
+    answer named another: in a double charge the other's callback can come first, and
+    the payment must keep the charge its decision (and settlement) names, so that the
+    one announced later is the second charge, refunded."""
     rows = await conn.fetch(
         """UPDATE payment_requests p SET status = u.status,
-               gateway_ref = coalesce(p.gateway_ref, u.ref), fence = p.fence + 1,
-               updated_at = now()
+               gateway_ref = CASE WHEN u.status IN ('succeeded', 'manual_review') THEN u.ref
+                                  ELSE coalesce(p.gateway_ref, u.ref) END,
+               fence = p.fence + 1, updated_at = now()
              FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
                   AS u(id, status, ref, fence)
             WHERE p.payment_id = u.id AND p.fence = u.fence AND p.status = ANY($5::text[])
