@@ -58,6 +58,14 @@ async def _worker_pid(metrics_url: str) -> int | None:
     return pid if isinstance(pid, int) else None
 
 
+def _as_from_a_terminal() -> None:
+    """In the demo's child process: the signals as a terminal's foreground command has them.
+    Started from a background job (`cmd &` in a script, as CI may be), SIGINT is inherited
+    ignored, and payflow leaves an ignored signal ignored (workers/cli/aio.py)."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -83,6 +91,7 @@ async def test_a_signal_stops_the_demo_and_its_workers(
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
         env=os.environ | demo_env,
+        preexec_fn=_as_from_a_terminal,
     )
     try:
 

@@ -2,7 +2,10 @@
 
 A signal cancels the command's task: its finally blocks run (the demo stops its workers,
 connections close), then Interrupted reports the signal (exit 130 or 143). A second signal
-does not cut that clean-up short. `payflow run` installs its own handlers (a graceful stop
+does not cut that clean-up short. A library can swallow the cancellation (aiokafka's client
+close suppresses CancelledError while it awaits its own task; Python 3.11's wait_for can
+drop one that races its result): a long command's loops call `stop_if_signalled`, and a
+command that returns after a signal still reports it. `payflow run` installs its own handlers (a graceful stop
 that lets the batch in flight commit), which take precedence over these.
 
 `in_daemon_thread` runs blocking work (starting the local services) without making a
@@ -23,13 +26,22 @@ from workers.runtime.gc_tuning import tune_collector
 
 T = TypeVar("T")
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_received: list[int] = []  # the signal that stops the running command, once received
+
+
+def stop_if_signalled() -> None:
+    """Raise CancelledError if a signal asked the command to stop (its cancellation may have
+    been swallowed on the way)."""
+    if _received:
+        raise asyncio.CancelledError
 
 
 async def _guarded(work: Coroutine[Any, Any, T]) -> T:
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     assert task is not None
-    received: list[int] = []
+    received = _received
+    received.clear()
 
     def on_signal(signum: int) -> None:
         if not received:
@@ -41,7 +53,7 @@ async def _guarded(work: Coroutine[Any, Any, T]) -> T:
     for sig in handled:
         loop.add_signal_handler(sig, on_signal, sig)
     try:
-        return await work
+        result = await work
     except asyncio.CancelledError:
         if received:
             raise Interrupted(received[0]) from None
@@ -49,6 +61,9 @@ async def _guarded(work: Coroutine[Any, Any, T]) -> T:
     finally:
         for sig in handled:
             loop.remove_signal_handler(sig)
+    if received:  # the cancellation was swallowed below us: the signal still decides
+        raise Interrupted(received[0])
+    return result
 
 
 def run_async(work: Coroutine[Any, Any, T]) -> T:

@@ -20,7 +20,7 @@ from contracts.codec import encode
 from contracts.topics import ORDERS_SUBMITTED
 from infra.services import manager
 from infra.settings import Settings
-from workers.cli.aio import in_daemon_thread
+from workers.cli.aio import in_daemon_thread, stop_if_signalled
 from workers.cli.connect import start_producer
 from workers.cli.setup import migrate_all
 from workers.ops import demo_orders, progress, seed
@@ -112,6 +112,7 @@ async def watch(
                 bars.update(tasks["final state"], completed=final, total=orders)
                 if final >= orders or time.monotonic() > deadline:
                     return counts
+                stop_if_signalled()
                 await asyncio.sleep(0.5)
     finally:
         await conn.close()
@@ -168,6 +169,7 @@ async def run_demo(
     since = datetime.now(UTC)
     t0 = time.monotonic()
     sent = await publish_orders(settings, run_id, orders)
+    stop_if_signalled()  # the producer's stop can swallow a cancellation
     say(f"published {sent} messages for {orders} orders (run {run_id})")
     counts = await watch(settings, run_id, orders, since, timeout_s, console)
     elapsed = time.monotonic() - t0

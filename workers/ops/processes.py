@@ -20,6 +20,7 @@ import aiohttp
 from contracts.topics import namespace
 from infra.services.process import ServiceError, log_tail
 from infra.settings import Settings
+from workers.cli.aio import stop_if_signalled
 
 START_LIMIT_S = 60.0
 # Marks the demo's children: the development gateway secret is expected there (no warning).
@@ -186,6 +187,7 @@ async def ensure_pipeline(settings: Settings, children: Children) -> list[str]:
         exited = children.first_exited()
         if exited is not None:
             raise ServiceError(f"a demo process failed at start: {exited}")
+        stop_if_signalled()
         await asyncio.sleep(0.5)
     raise ServiceError(
         f"the workers did not answer within {START_LIMIT_S:.0f} s (logs in {children.log_dir})"

@@ -2,6 +2,7 @@
 metrics port, and stopping a command on a signal after its clean-up."""
 
 import asyncio
+import contextlib
 import os
 import signal
 
@@ -10,7 +11,7 @@ from pydantic import SecretStr
 
 from infra.services.process import ServiceError
 from infra.settings import DEV_GATEWAY_SECRET, Settings
-from workers.cli.aio import in_daemon_thread, run_async
+from workers.cli.aio import in_daemon_thread, run_async, stop_if_signalled
 from workers.cli.failures import Interrupted
 from workers.cli.run import uses_dev_secret
 from workers.ops.processes import Answer, check_simulator, check_workers, classify
@@ -84,6 +85,36 @@ def test_a_signal_stops_the_command_after_its_clean_up() -> None:
         run_async(command())
     assert info.value.signum == signal.SIGTERM
     assert cleaned == ["children stopped"]
+
+
+def test_a_signal_whose_cancellation_a_library_swallowed_still_stops_the_command() -> None:
+    """As aiokafka's client close does (seen in CI: the demo ran on and exited 0 after a
+    SIGINT): the next checkpoint stops the command, and it reports the signal."""
+    reached: list[str] = []
+
+    async def command() -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(60)
+        reached.append("after the swallowed cancel")
+        stop_if_signalled()
+        reached.append("after the checkpoint")
+
+    with pytest.raises(Interrupted) as info:
+        run_async(command())
+    assert info.value.signum == signal.SIGINT
+    assert reached == ["after the swallowed cancel"]
+
+    async def returns() -> int:  # no checkpoint: the signal still decides the exit
+        os.kill(os.getpid(), signal.SIGTERM)
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(60)
+        return 0
+
+    with pytest.raises(Interrupted) as info:
+        run_async(returns())
+    assert info.value.signum == signal.SIGTERM
+    assert run_async(asyncio.sleep(0, result=7)) == 7  # the next command starts unsignalled
 
 
 def test_blocking_work_in_a_daemon_thread_returns_or_raises() -> None:
