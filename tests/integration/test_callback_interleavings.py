@@ -107,11 +107,7 @@ async def new_payment(
             order_state="payment_requested",
             status=initial,
             buyer="buyer-il",
-        )
-        await conn.execute(
-            "UPDATE payment_requests SET gateway_ref = $2 WHERE payment_id = $1",
-            payment_id,
-            created_ref,
+            gateway_ref=created_ref,
         )
     failed = None
     if scenario.expired:  # the real payment window: the payment expires, PaymentFailed out

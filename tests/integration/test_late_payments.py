@@ -48,7 +48,11 @@ EUR500 = Money(amount=500, currency="EUR")
 
 
 async def _payment(
-    pool: asyncpg.Pool, order_state: str, status: str, payment_id: str | None = None
+    pool: asyncpg.Pool,
+    order_state: str,
+    status: str,
+    payment_id: str | None = None,
+    gateway_ref: str | None = None,
 ) -> tuple[str, str]:
     uid = uuid.uuid4().hex[:8]
     order_id, txn_id = f"ord-late-{uid}", f"txn-late-{uid}"
@@ -62,6 +66,7 @@ async def _payment(
             order_state=order_state,
             status=status,
             buyer="buyer-late",
+            gateway_ref=gateway_ref,
         )
     return order_id, payment_id
 
@@ -231,11 +236,10 @@ async def test_the_charge_announced_first_is_kept_even_if_the_create_answer_name
     keeps the charge that decided it, so settlement, which sells only for the charge the
     payment holds, accepts the decision, and the charge the create answer named is the
     second one, refunded."""
-    _, payment_id = await _payment(pool, "payment_requested", "pending")
+    payment_id = f"pay-late-{uuid.uuid4().hex[:8]}"
     named, extra = f"gw1-{payment_id}", f"gw2-{payment_id}"
-    await pool.execute(  # as gateway_request records the create answer
-        "UPDATE payment_requests SET gateway_ref = $2 WHERE payment_id = $1", payment_id, named
-    )
+    # As gateway_request records the create answer.
+    await _payment(pool, "payment_requested", "pending", payment_id, gateway_ref=named)
     first = await _apply(pool, _cause(payment_id), _paid(payment_id, extra))
     assert first.verdict == "applied"
     [sold] = first.events

@@ -153,9 +153,11 @@ async def plant_payment(
     order_state: str,
     status: str,
     buyer: str,
+    gateway_ref: str | None = None,
 ) -> None:
-    """A gateway-only order of 5.00 EUR with its payment request in `status`, written
-    straight to the tables: for tests of the decision path without the stages before it."""
+    """A gateway-only order of 5.00 EUR with its payment request in `status` (with the ref a
+    create answer named, if given), written straight to the tables: for tests of the
+    decision path without the stages before it."""
     await conn.execute(
         """INSERT INTO orders (order_id, buyer_id, currency, payment_preference, subtotal,
                discount, total, request_digest, state)
@@ -174,10 +176,11 @@ async def plant_payment(
     )
     await conn.execute(
         """INSERT INTO payment_requests (payment_id, transaction_id, order_id, attempt,
-               idempotency_key, currency, amount, status, request_body)
-           VALUES ($1, $2, $3, 1, $1, 'EUR', 500, $4, '{}')""",
+               idempotency_key, currency, amount, status, request_body, gateway_ref)
+           VALUES ($1, $2, $3, 1, $1, 'EUR', 500, $4, '{}', $5)""",
         payment_id,
         transaction_id,
         order_id,
         status,
+        gateway_ref,
     )

@@ -5,8 +5,8 @@ connections close), then Interrupted reports the signal (exit 130 or 143). A sec
 does not cut that clean-up short. A library can swallow the cancellation (aiokafka's client
 close suppresses CancelledError while it awaits its own task; Python 3.11's wait_for can
 drop one that races its result): a long command's loops call `stop_if_signalled`, and a
-command that returns after a signal still reports it. `payflow run` installs its own handlers (a graceful stop
-that lets the batch in flight commit), which take precedence over these.
+command that returns after a signal still reports it. `payflow run` installs its own
+handlers (a graceful stop that lets the batch in flight commit), which take precedence.
 
 `in_daemon_thread` runs blocking work (starting the local services) without making a
 signal wait for it.
@@ -40,12 +40,11 @@ async def _guarded(work: Coroutine[Any, Any, T]) -> T:
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     assert task is not None
-    received = _received
-    received.clear()
+    _received.clear()  # a command before this one in the same process was signalled
 
     def on_signal(signum: int) -> None:
-        if not received:
-            received.append(signum)
+        if not _received:
+            _received.append(signum)
             task.cancel()
 
     # A signal ignored by whoever started us (nohup, a background job) stays ignored.
@@ -55,14 +54,14 @@ async def _guarded(work: Coroutine[Any, Any, T]) -> T:
     try:
         result = await work
     except asyncio.CancelledError:
-        if received:
-            raise Interrupted(received[0]) from None
+        if _received:
+            raise Interrupted(_received[0]) from None
         raise
     finally:
         for sig in handled:
             loop.remove_signal_handler(sig)
-    if received:  # the cancellation was swallowed below us: the signal still decides
-        raise Interrupted(received[0])
+    if _received:  # the cancellation was swallowed below us: the signal still decides
+        raise Interrupted(_received[0])
     return result
 
 
