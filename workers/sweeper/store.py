@@ -9,6 +9,10 @@ from workers.gateway.port import ChargeCreated
 
 OPEN = ("requesting", "pending", "unknown")
 OPEN_ORDER = ("funds_frozen", "payment_requested")
+# The same as SQL literals: a partial index serves a query only when Postgres can see that the
+# query's states are among its own, which it cannot for a parameter.
+_OPEN_SQL = ", ".join(f"'{status}'" for status in OPEN)
+_OPEN_ORDER_SQL = ", ".join(f"'{state}'" for state in OPEN_ORDER)
 
 
 @dataclass(frozen=True)
@@ -41,21 +45,25 @@ async def due_payments(
     """Payments (orders' and top-ups') whose next check has come: unknown ones, open ones
     past the callback grace, expired ones still to void. A payment whose answer was never
     recorded (the stage died during the call) is due once the grace has passed. The window
-    is the order's (`pay_by`, else built + `window_s`); a top-up's runs from its request."""
+    is the order's (`pay_by`, else built + `window_s`); a top-up's runs from its request.
+    The first two conditions are payment_requests_check_due's (migration 0026): the payments
+    still open or to void are read, never the history."""
     rows = await conn.fetch(
-        """SELECT r.payment_id, r.order_id, r.wallet_operation_id, r.adapter, r.status,
+        f"""SELECT r.payment_id, r.order_id, r.wallet_operation_id, r.adapter, r.status,
                   r.checks, r.gateway_ref, r.amount, r.currency, r.idempotency_key,
                   extract(epoch FROM now() - r.created_at)::float8 AS age_s,
-                  extract(epoch FROM coalesce(o.pay_by, o.created_at + make_interval(secs => $3),
-                                              r.created_at + make_interval(secs => $3))
+                  extract(epoch FROM coalesce(o.pay_by, o.created_at + make_interval(secs => $2),
+                                              r.created_at + make_interval(secs => $2))
                                      - now())::float8 AS window_left_s
            FROM payment_requests r LEFT JOIN orders o ON o.order_id = r.order_id
-           WHERE (r.status = ANY($1::text[])
-                  AND coalesce(r.next_check_at, r.created_at + make_interval(secs => $2)) <= now()
-                  AND (r.status = 'unknown' OR r.created_at < now() - make_interval(secs => $2)))
-              OR (r.status = 'expired' AND r.next_check_at <= now())
-           ORDER BY coalesce(r.next_check_at, r.created_at) LIMIT $4""",
-        list(OPEN),
+           WHERE (r.status IN ({_OPEN_SQL})
+                  OR (r.status = 'expired' AND r.next_check_at IS NOT NULL))
+             AND coalesce(r.next_check_at, r.created_at) <= now()
+             AND ((r.status IN ({_OPEN_SQL})
+                   AND coalesce(r.next_check_at, r.created_at + make_interval(secs => $1)) <= now()
+                   AND (r.status = 'unknown' OR r.created_at < now() - make_interval(secs => $1)))
+                  OR (r.status = 'expired' AND r.next_check_at <= now()))
+           ORDER BY coalesce(r.next_check_at, r.created_at) LIMIT $3""",
         grace_s,
         window_s,
         limit,
@@ -167,13 +175,12 @@ async def move(
 async def expired_orders(conn: asyncpg.Connection, window_s: float, limit: int) -> list[str]:
     """Open orders past their payment window, or whose wallet hold has expired."""
     rows = await conn.fetch(
-        """SELECT o.order_id FROM orders o
-           WHERE o.state = ANY($1::text[])
-             AND (coalesce(o.pay_by, o.created_at + make_interval(secs => $2)) <= now()
+        f"""SELECT o.order_id FROM orders o
+           WHERE o.state IN ({_OPEN_ORDER_SQL})
+             AND (coalesce(o.pay_by, o.created_at + make_interval(secs => $1)) <= now()
                   OR EXISTS (SELECT 1 FROM fund_holds h WHERE h.order_id = o.order_id
                              AND h.state = 'held' AND h.expires_at <= now()))
-           ORDER BY o.created_at LIMIT $3""",
-        list(OPEN_ORDER),
+           ORDER BY o.created_at LIMIT $2""",
         window_s,
         limit,
     )
