@@ -12,7 +12,7 @@ from infra.settings import Settings
 from workers.gateway.http import gateway_session
 from workers.gateway.registry import Gateways
 from workers.late_payments import statement_check
-from workers.ops.audit_check import Check
+from workers.ops.audit_check import Check, posted_under
 
 GATEWAY = [
     Check(
@@ -36,22 +36,17 @@ GATEWAY = [
         "each late payment has one posting of its amount into late_payments_payable, and a "
         "refunded one exactly one posting back out; no other has one",
         "SELECT count(*) FROM gateway_refunds WHERE kind = 'late_payment'",
-        """SELECT f.refund_id, f.status, f.amount,
-                  (SELECT coalesce(sum(e.amount), 0) FROM ledger_transactions l
-                     JOIN ledger_entries e USING (ledger_txn_id)
-                    WHERE l.idempotency_key = 'late_payment:' || f.refund_id) AS arrived,
-                  (SELECT coalesce(sum(e.amount), 0) FROM ledger_transactions l
-                     JOIN ledger_entries e USING (ledger_txn_id)
-                    WHERE l.idempotency_key = 'late_payment_refund:' || f.refund_id)
-                    AS returned
-           FROM gateway_refunds f WHERE f.kind = 'late_payment'
-           AND ((SELECT coalesce(sum(e.amount), 0) FROM ledger_transactions l
-                   JOIN ledger_entries e USING (ledger_txn_id)
-                  WHERE l.idempotency_key = 'late_payment:' || f.refund_id) <> f.amount
-             OR (SELECT coalesce(sum(e.amount), 0) FROM ledger_transactions l
-                   JOIN ledger_entries e USING (ledger_txn_id)
-                  WHERE l.idempotency_key = 'late_payment_refund:' || f.refund_id)
-                <> CASE WHEN f.status = 'succeeded' THEN f.amount ELSE 0 END)""",
+        f"""SELECT f.refund_id, f.status, f.amount, coalesce(a.amount, 0) AS arrived,
+                  coalesce(r.amount, 0) AS returned
+           FROM gateway_refunds f
+           LEFT JOIN ({posted_under("late_payment:")}) a
+                  ON a.idempotency_key = 'late_payment:' || f.refund_id
+           LEFT JOIN ({posted_under("late_payment_refund:")}) r
+                  ON r.idempotency_key = 'late_payment_refund:' || f.refund_id
+           WHERE f.kind = 'late_payment'
+             AND (coalesce(a.amount, 0) <> f.amount
+                  OR coalesce(r.amount, 0)
+                     <> CASE WHEN f.status = 'succeeded' THEN f.amount ELSE 0 END)""",
     ),
     Check(
         "nothing_frozen_past_deadline",

@@ -106,7 +106,7 @@ async def watch(
             }
             while True:
                 counts = await progress.outcomes(conn, run_id)
-                for sc in await progress.stage_counts(conn, since, orders):
+                for sc in await progress.stage_counts(conn, since, orders, run_id):
                     bars.update(tasks[sc.stage], completed=sc.done, total=max(sc.total, 1))
                 final = orders - counts["in_flight"] - _missing(counts, orders)
                 bars.update(tasks["final state"], completed=final, total=orders)

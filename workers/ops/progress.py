@@ -17,7 +17,11 @@ class StageCount:
     total: int
 
 
-async def stage_counts(conn: asyncpg.Connection, since: datetime, orders: int) -> list[StageCount]:
+async def stage_counts(
+    conn: asyncpg.Connection, since: datetime, orders: int, order_prefix: str
+) -> list[StageCount]:
+    # The run's payments are reached from its orders (by id prefix, through indexes): a
+    # count by creation time read every payment ever made, each time the progress was drawn.
     row = await conn.fetchrow(
         """SELECT
              (SELECT count(*) FROM inbox WHERE consumer = 'order_build' AND processed_at >= $1) ob,
@@ -26,16 +30,21 @@ async def stage_counts(conn: asyncpg.Connection, since: datetime, orders: int) -
              (SELECT count(*) FROM outbox WHERE topic = $3 AND created_at >= $1) frozen,
              (SELECT count(*) FROM inbox WHERE consumer = 'gateway_request'
                 AND processed_at >= $1) gr,
-             (SELECT count(*) FROM payment_requests WHERE created_at >= $1) requested,
-             (SELECT count(*) FROM payment_requests WHERE created_at >= $1
-                AND status NOT IN ('requesting', 'pending')) called_back,
+             p.requested, p.called_back,
              (SELECT count(*) FROM outbox WHERE topic = $4 AND created_at >= $1) decided,
              (SELECT count(*) FROM inbox WHERE consumer = 'settlement' AND processed_at >= $1) st
+           FROM (SELECT count(*) AS requested,
+                        count(*) FILTER (WHERE r.status NOT IN ('requesting', 'pending'))
+                          AS called_back
+                   FROM orders o JOIN transactions t USING (order_id)
+                   JOIN payment_requests r ON r.transaction_id = t.transaction_id
+                  WHERE o.order_id LIKE $5 || '%') p
         """,
         since,
         ORDERS_BUILT.name,
         FUNDS_FROZEN.name,
         PAYMENTS_DECIDED.name,
+        order_prefix,
     )
     assert row is not None
     return [
