@@ -60,14 +60,21 @@ async def order_state(conn: asyncpg.Connection, order_id: str) -> str | None:
 async def payment(
     conn: asyncpg.Connection, payment_id: str | None, order_id: str | None
 ) -> asyncpg.Record | None:
-    """The case's payment, or the order's latest one, locked."""
-    row: asyncpg.Record | None = await conn.fetchrow(
-        """SELECT payment_id, order_id, wallet_operation_id, status, gateway_ref, adapter, amount,
-                  currency, fence FROM payment_requests
-           WHERE ($1::text IS NOT NULL AND payment_id = $1)
-              OR ($1::text IS NULL AND order_id = $2)
-           ORDER BY created_at DESC LIMIT 1 FOR UPDATE""",
-        payment_id,
+    """The case's payment, or the order's latest one, locked. The order's are reached through
+    its transaction: payment_requests is not indexed by order (the hot path would pay for it)."""
+    columns = """payment_id, order_id, wallet_operation_id, status, gateway_ref, adapter, amount,
+                 currency, fence"""
+    row: asyncpg.Record | None
+    if payment_id is not None:
+        row = await conn.fetchrow(
+            f"SELECT {columns} FROM payment_requests WHERE payment_id = $1 FOR UPDATE", payment_id
+        )
+        return row
+    row = await conn.fetchrow(
+        f"""SELECT {columns} FROM payment_requests
+            WHERE transaction_id = (SELECT transaction_id FROM transactions WHERE order_id = $1)
+              AND order_id = $1
+            ORDER BY created_at DESC LIMIT 1 FOR UPDATE""",
         order_id,
     )
     return row

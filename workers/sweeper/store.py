@@ -196,8 +196,12 @@ async def lock_open_order(conn: asyncpg.Connection, order_id: str) -> bool:
 
 async def latest_payment(conn: asyncpg.Connection, order_id: str) -> asyncpg.Record | None:
     row: asyncpg.Record | None = await conn.fetchrow(
+        # Through the order's transaction: payment_requests is not indexed by order (the hot
+        # path would pay for it), and this runs for every order whose window closes.
         """SELECT payment_id, status, fence, checks, gateway_ref, adapter FROM payment_requests
-           WHERE order_id = $1 ORDER BY attempt DESC LIMIT 1 FOR NO KEY UPDATE""",
+           WHERE transaction_id = (SELECT transaction_id FROM transactions WHERE order_id = $1)
+             AND order_id = $1
+           ORDER BY attempt DESC LIMIT 1 FOR NO KEY UPDATE""",
         order_id,
     )
     return row

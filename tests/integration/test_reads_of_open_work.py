@@ -1,6 +1,7 @@
-"""The sweeper's reads, every few seconds for as long as payflow runs: they find exactly the
-work that is due, and they reach it through indexes that hold only open work, so a pass
-costs the same after a billion orders as after ten (each planted row is rolled back)."""
+"""The reads of open work (the sweeper's, every few seconds for as long as payflow runs; an
+abandoned order's payment; a review case's): they find exactly the work that is due, and
+reach it through indexes, never by reading every payment, so they cost the same after a
+billion orders as after ten (each planted row is rolled back)."""
 
 import json
 from collections.abc import AsyncIterator
@@ -10,6 +11,7 @@ import asyncpg
 import pytest
 
 from tests.support.gateway_edge import plant_payment, uid
+from workers.review import store as review_store
 from workers.sweeper import store
 
 pytestmark = pytest.mark.integration
@@ -90,6 +92,9 @@ class _Captured:
         self.sql, self.args = sql, args
         return []
 
+    async def fetchrow(self, sql: str, *args: Any) -> None:
+        self.sql, self.args = sql, args
+
 
 def _reads(plan: dict[str, Any]) -> tuple[set[str], set[str]]:
     """The tables read whole, and the indexes used, anywhere in a JSON plan."""
@@ -132,3 +137,35 @@ async def test_expired_orders_are_read_through_the_index_of_open_orders(
 
     assert "orders" not in whole
     assert "orders_open_by_age" in indexes
+
+
+async def test_an_orders_latest_payment_is_read_through_its_transaction(
+    conn: asyncpg.Connection,
+) -> None:
+    first = await plant(conn, "latest", "pending", 100, None)
+    order_id = await conn.fetchval(
+        "SELECT order_id FROM payment_requests WHERE payment_id = $1", first
+    )
+    second = first + "-a2"
+    await conn.execute(
+        """INSERT INTO payment_requests (payment_id, transaction_id, order_id, attempt,
+               idempotency_key, currency, amount, status, request_body)
+           SELECT $2, transaction_id, order_id, 2, $2, currency, amount, 'unknown', '{}'
+             FROM payment_requests WHERE payment_id = $1""",
+        first,
+        second,
+    )
+
+    latest = await store.latest_payment(conn, order_id)
+    in_review = await review_store.payment(conn, None, order_id)
+    named = await review_store.payment(conn, first, None)
+
+    assert latest is not None and latest["payment_id"] == second
+    assert in_review is not None and in_review["payment_id"] == second
+    assert named is not None and named["payment_id"] == first
+    for read in (store.latest_payment, lambda c, o: review_store.payment(c, None, o)):
+        captured = _Captured()
+        await read(cast(asyncpg.Connection, captured), order_id)
+        whole, indexes = await _plan_of(conn, captured)
+        assert "payment_requests" not in whole, captured.sql
+        assert "payment_requests_transaction_id_attempt_key" in indexes
