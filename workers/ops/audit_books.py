@@ -103,7 +103,7 @@ BOOKS = [
         "SELECT count(*) FROM orders WHERE state = 'cancelled'",
         # One set of every order something is still held or posted for, joined once: an
         # EXISTS per order under OR is run order by order, a read of the postings each time
-        # (minutes at 300,000 orders; docs/performance.md, step 49).
+        # (minutes at 300,000 orders; docs/performance.md, step 50).
         """SELECT o.order_id FROM orders o WHERE o.state = 'cancelled' AND o.order_id IN (
                  SELECT l.order_id FROM ledger_transactions l WHERE l.kind = 'purchase'
                  UNION ALL SELECT h.order_id FROM fund_holds h WHERE h.state <> 'cancelled'
