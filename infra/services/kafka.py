@@ -10,6 +10,7 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaTimeoutError
@@ -23,6 +24,8 @@ MAIN_CLASS = "kafka.Kafka"
 STORAGE_TOOL = "kafka.tools.StorageTool"
 START_TIMEOUT_S = 90.0
 TOPIC_ALREADY_EXISTS = 36
+# How long a topic may stay without a leader after ensure_topics asked for it.
+READY_WITHIN_S = 30.0
 
 LOG4J2 = """\
 status = warn
@@ -231,10 +234,17 @@ def down(s: Settings) -> str:
 
 
 async def ensure_topics(
-    bootstrap: str, topics: dict[str, int], *, connect_timeout_s: float = 10.0
+    bootstrap: str,
+    topics: dict[str, int],
+    *,
+    connect_timeout_s: float = 10.0,
+    ready_within_s: float = READY_WITHIN_S,
 ) -> list[str]:
     """Create the missing topics (replication 1) and return their names; existing ones are kept.
 
+    Returns only once every topic asked for has a leader for each of its partitions, whoever
+    created it: a consumer that joins its group while the broker does not know its topic yet
+    is assigned nothing, and aiokafka looks again only at its next metadata refresh (5 min).
     A broker that does not answer within connect_timeout_s raises KafkaTimeoutError (a port
     that accepts connections and never replies would otherwise hang for a long while).
     """
@@ -254,26 +264,50 @@ async def ensure_topics(
         missing = [
             NewTopic(n, parts, 1) for n, parts in sorted(topics.items()) if n not in existing
         ]
-        if not missing:
-            return []
-        resp = await admin.create_topics(missing)
         created: list[str] = []
-        for t in resp.to_object()["topic_errors"]:
-            if t["error_code"] == 0:
-                created.append(t["topic"])
-            elif t["error_code"] != TOPIC_ALREADY_EXISTS:  # lost a race with another creator: fine
-                detail = t.get("error_message") or ""
-                raise p.ServiceError(
-                    f"creating topic {t['topic']}: error {t['error_code']} {detail}"
-                )
-        # Wait until the new topics are in the metadata so producers can use them at once.
-        for _ in range(50):
-            if set(created) <= set(await admin.list_topics()):
-                break
-            await asyncio.sleep(0.2)
+        if missing:
+            resp = await admin.create_topics(missing)
+            for t in resp.to_object()["topic_errors"]:
+                if t["error_code"] == 0:
+                    created.append(t["topic"])
+                elif t["error_code"] != TOPIC_ALREADY_EXISTS:  # lost a race: fine
+                    detail = t.get("error_message") or ""
+                    raise p.ServiceError(
+                        f"creating topic {t['topic']}: error {t['error_code']} {detail}"
+                    )
+        await _wait_for_leaders(admin, bootstrap, sorted(topics), ready_within_s)
         return created
     finally:
         await admin.close()
+
+
+async def _wait_for_leaders(
+    admin: AIOKafkaAdminClient, bootstrap: str, names: list[str], within_s: float
+) -> None:
+    deadline = time.monotonic() + within_s
+    while True:
+        waiting = leaderless(await admin.describe_topics(names))
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            shown = ", ".join(waiting[:5]) + (" ..." if len(waiting) > 5 else "")
+            raise p.ServiceError(
+                f"Kafka at {bootstrap}: topics without a leader after {within_s:g} s: {shown}"
+            )
+        await asyncio.sleep(0.1)
+
+
+def leaderless(described: list[dict[str, Any]]) -> list[str]:
+    """The topics of a metadata answer that a client cannot use yet: unknown to the broker
+    answering (it learns new topics from the controller a moment later), with no partitions,
+    or with a partition that has no leader."""
+    return [
+        t["topic"]
+        for t in described
+        if t["error_code"] != 0
+        or not t["partitions"]
+        or any(part["error_code"] != 0 or part["leader"] < 0 for part in t["partitions"])
+    ]
 
 
 async def delete_topics(
