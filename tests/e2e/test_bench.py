@@ -5,6 +5,7 @@ asserted here (measured by the command itself, never by a test)."""
 import asyncio
 import json
 import sys
+from typing import Any
 
 import asyncpg
 import pytest
@@ -41,24 +42,29 @@ async def _bench_databases(services: Settings) -> set[str]:
     return {r["datname"] for r in rows}
 
 
-async def test_bench_reports_every_figure_with_clean_audits(services: Settings) -> None:
-    # Another bench on this server (one kept with --keep) is not this one's to drop.
-    before = await _bench_databases(services)
-    args = ["--orders", "60", "--latency-orders", "20", "--batch1-orders", "12"]
+async def _bench(*args: str) -> dict[str, Any]:
+    """`payflow bench ... --json` in a child process: its JSON, once it exited 0."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "workers.cli.main",
         "bench",
         *args,
-        "--hot-merchant",
         "--json",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(), 600)
     assert proc.returncode == 0, err.decode()[-2000:]
-    result = json.loads(out)
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
+async def test_bench_reports_every_figure_with_clean_audits(services: Settings) -> None:
+    # Another bench on this server (one kept with --keep) is not this one's to drop.
+    before = await _bench_databases(services)
+    args = ["--orders", "60", "--latency-orders", "20", "--batch1-orders", "12"]
+    result = await _bench(*args, "--hot-merchant")
     for key in HEADLINE:
         assert key in result, key
     assert result["audit_ok"] is True
@@ -80,4 +86,21 @@ async def test_bench_reports_every_figure_with_clean_audits(services: Settings) 
     # The broker was warmed before anything was measured, with no more messages than orders.
     assert details["warmup"]["messages"] == 60
     assert sum(details["hot_merchant"]["outcomes"].values()) == 60
+    assert await _bench_databases(services) - before == set(), "the bench drops its databases"
+
+
+async def test_bench_with_a_history_measures_only_the_orders_after_it(services: Settings) -> None:
+    """`--history N`: N orders go through the same processes first, which are then stopped
+    and started again; the drain's figures count only the measured orders, and the audit
+    covers both."""
+    before = await _bench_databases(services)
+    args = ["--orders", "40", "--history", "50", "--latency-orders", "10", "--no-baselines"]
+    result = await _bench(*args)
+    assert result["audit_ok"] is True and result["orders_per_s"] > 0
+    details = result["details"]
+    assert sum(details["history"]["outcomes"].values()) == 50
+    assert details["history"]["database_mib"] > 0
+    # Every measured order, and none of the history's, is in the drain's outcomes.
+    assert sum(details["payflow"]["outcomes"].values()) == 40
+    assert details["latency"]["orders"] == 10
     assert await _bench_databases(services) - before == set(), "the bench drops its databases"

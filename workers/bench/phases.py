@@ -1,4 +1,5 @@
-"""The two measured phases of a run: the drain at saturation and the latency at a fixed load.
+"""The phases of a run: the drain at saturation and the latency at a fixed load (measured),
+and a history drained before them (not measured).
 
 Drain: every order is published before the workers start, so the pipeline is saturated
 from its first batch; the time runs from order build's first handled order to the last
@@ -12,6 +13,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Any
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
@@ -19,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from contracts.codec import encode
 from contracts.topics import ORDERS_SUBMITTED
 from workers.bench import orders, store
-from workers.bench.pipeline import Run
+from workers.bench.pipeline import Run, start
 from workers.cli.connect import start_producer
 
 COUNT_EVERY_S = 0.5
@@ -31,11 +33,18 @@ class BenchTimeout(Exception):
 
 
 async def publish(
-    run: Run, first: int, count: int, *, hot: bool, rate: float | None = None
+    run: Run,
+    first: int,
+    count: int,
+    *,
+    hot: bool,
+    rate: float | None = None,
+    prefix: str | None = None,
 ) -> dict[str, float]:
-    """Publish orders first..first+count-1; at `rate` orders/s when given, else at once.
-    Returns order id -> wall-clock time it was sent."""
-    rng = random.Random(f"{run.run_id}:{first}")
+    """Publish orders first..first+count-1 (ids under `prefix`, by default the run's own);
+    at `rate` orders/s when given, else at once. Returns order id -> wall-clock time sent."""
+    prefix = prefix or run.run_id
+    rng = random.Random(f"{prefix}:{first}")
     producer = await start_producer(run.settings, "payflow-bench")
     sent: dict[str, float] = {}
     try:
@@ -43,7 +52,7 @@ async def publish(
         t0 = time.time()
         for n in range(count):
             i = first + n
-            event = orders.bench_order(run.run_id, i, rng, hot=hot)
+            event = orders.bench_order(prefix, i, rng, hot=hot)
             if rate:
                 ahead = t0 + n / rate - time.time()
                 if ahead > 0:
@@ -61,15 +70,19 @@ async def publish(
 
 
 async def wait_final(
-    run: Run, total: int, timeout_s: float, on_start: Callable[[], Awaitable[None]] | None = None
+    run: Run,
+    total: int,
+    timeout_s: float,
+    on_start: Callable[[], Awaitable[None]] | None = None,
+    prefix: str | None = None,
 ) -> None:
-    """Until `total` orders of the run are final; `on_start` runs once when order build
-    handles its first order."""
+    """Until `total` orders of the run (or under `prefix`) are final; `on_start` runs once
+    when order build handles its first order since the run's history."""
     deadline = time.monotonic() + timeout_s
     started, next_count, done = on_start is None, 0.0, 0
     last: tuple[float, int] | None = None  # the previous count: when, and how many were final
     while True:
-        if not started and await store.first_started(run.conn) is not None:
+        if not started and await store.first_started(run.conn, run.history_end) is not None:
             assert on_start is not None
             await on_start()
             started = True
@@ -80,7 +93,7 @@ async def wait_final(
         # when this returns, never what it measured.
         now = time.monotonic()
         if started and now >= next_count:
-            done = await store.final_count(run.conn, run.run_id)
+            done = await store.final_count(run.conn, prefix or run.run_id)
             if done >= total:
                 return
             next_count = now + _until_next_count(last, now, done, total)
@@ -105,9 +118,29 @@ def _until_next_count(last: tuple[float, int] | None, now: float, done: int, tot
     return min(MAX_COUNT_EVERY_S, max(COUNT_EVERY_S, 0.6 * (total - done) / pace))
 
 
+async def history(run: Run, count: int, timeout_s: float, *, hot: bool) -> dict[str, Any]:
+    """The run's past: `count` orders through the pipeline, then every process
+    stopped (each stage commits its offsets and leaves its group) before the measured orders
+    are published. Not measured beyond its own duration."""
+    prefix = store.history_id(run.run_id)
+    started = time.monotonic()
+    await publish(run, 0, count, hot=hot, prefix=prefix)
+    await start(run)
+    await wait_final(run, count, timeout_s, prefix=prefix)
+    await run.children.stop(timeout_s=30.0)
+    run.history_end = await store.now(run.conn)
+    await run.conn.execute("ANALYZE")  # as autovacuum would have, long before, in a real one
+    return {
+        "orders": count,
+        "seconds": round(time.monotonic() - started, 1),
+        "outcomes": await store.outcome_counts(run.conn, prefix),
+        "database_mib": await store.database_mib(run.conn),
+    }
+
+
 async def drain_span(run: Run) -> float:
     """Seconds from the first handled order to the last final one (Postgres clock)."""
-    first = await store.first_started(run.conn)
+    first = await store.first_started(run.conn, run.history_end)
     finals = await store.final_times(run.conn, run.run_id)
     assert first is not None and finals
     return (max(finals.values()) - first).total_seconds()

@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import asyncpg
 
@@ -49,6 +50,8 @@ class Run:
     children: Children
     layout: str = "processes"
     metrics_ports: list[int] = field(default_factory=list)
+    # When the run's history (orders drained before the measured ones) was final.
+    history_end: datetime | None = None
 
     @property
     def worker_pids(self) -> list[int]:
@@ -92,6 +95,7 @@ async def bench_run(
     keep: bool,
     extra: dict[str, str],
     layout: str = "processes",
+    history: int = 0,
 ) -> AsyncIterator[Run]:
     """Database and topics created and seeded for `orders` orders; workers not started yet
     (`start` them once the orders are published, so the drain starts from a full topic).
@@ -105,7 +109,7 @@ async def bench_run(
     try:
         await migrate_all(settings, quiet=True)
         conn = await connect(settings)
-        await store.seed_run(conn, run_id, orders)
+        await store.seed_run(conn, run_id, orders, history)
         yield Run(label, run_id, settings, conn, children, layout)
     finally:
         await children.stop(timeout_s=20.0)
@@ -123,6 +127,7 @@ async def bench_run(
 
 
 async def start(run: Run) -> None:
+    run.metrics_ports = []  # started again after a history: only the new processes count
     if run.layout == "one":
         await ensure_pipeline(run.settings, run.children)
         run.metrics_ports = [run.settings.metrics_port]

@@ -5,7 +5,9 @@ on its own database and topics: payflow at saturation (drain rate, CPU, memory,
 round trips, deadlocks) followed by a latency phase at a fixed share of that rate; the
 same hops relayed by bare aiokafka (no database); payflow with batches of one; and with
 `--hot_merchant`, payflow with 90 % of the orders going to one merchant. The audit must be
-clean after every payflow run.
+clean after every payflow run. With `--history N`, the uniform and hot-merchant runs first
+drain N orders through the same processes, unmeasured, and restart them: the measured
+drain then starts on a database that has a past, as a deployed one does.
 """
 
 import random
@@ -35,6 +37,7 @@ class Options:
     keep: bool = False
     timeout_s: float = 1_800.0
     layout: str = "processes"
+    history: int = 0  # orders drained before the measured ones, on the same database
 
 
 WARMUP_MESSAGES = 5_000  # relayed before the first measurement (at most --orders)
@@ -145,7 +148,11 @@ async def bench(base: Settings, opts: Options, say: Any) -> dict[str, Any]:
         keep=opts.keep,
         extra={},
         layout=opts.layout,
+        history=opts.history,
     ) as run:
+        if opts.history:
+            say(f"payflow: a history of {opts.history} orders first (not measured)")
+            out["history"] = await phases.history(run, opts.history, opts.timeout_s, hot=False)
         say(f"payflow: draining {opts.orders} orders")
         drain = await _drain(run, opts.orders, opts, hot=False)
         out["payflow"] = drain
@@ -159,10 +166,22 @@ async def bench(base: Settings, opts: Options, say: Any) -> dict[str, Any]:
         # Right after the uniform run, before the baselines: this machine's speed drifts over
         # minutes, and the two drains are compared with each other.
         async with bench_run(
-            base, "hot", _run_id("h"), opts.orders, keep=opts.keep, extra={}, layout=opts.layout
+            base,
+            "hot",
+            _run_id("h"),
+            opts.orders,
+            keep=opts.keep,
+            extra={},
+            layout=opts.layout,
+            history=opts.history,
         ) as run:
+            if opts.history:
+                say(f"hot merchant: a history of {opts.history} orders first (not measured)")
+                history = await phases.history(run, opts.history, opts.timeout_s, hot=True)
             say(f"hot merchant: draining {opts.orders} orders, 90 % to {orders.HOT_MERCHANT}")
             out["hot_merchant"] = await _drain(run, opts.orders, opts, hot=True)
+            if opts.history:
+                out["hot_merchant"]["history"] = history
             out["hot_merchant"]["audit_ok"] = (await _audit(run))["ok"]
     if opts.baselines:
         say(f"relay: {opts.orders} messages through the same hops, no database")

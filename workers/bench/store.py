@@ -10,30 +10,51 @@ from workers.ops import demo_orders, seed
 FINAL_STATES = ("settled", "cancelled", "manual_review")
 
 
-async def seed_run(conn: asyncpg.Connection, run_id: str, count: int) -> None:
-    """Catalogue, wallets and coupon grants for `count` orders; stock that cannot run out."""
+def history_id(run_id: str) -> str:
+    """The id prefix of a run's history orders: not a prefix of the run's own order ids, so
+    every count and time of the run's orders leaves the history out."""
+    return f"hist-{run_id}"
+
+
+async def seed_run(conn: asyncpg.Connection, run_id: str, count: int, history: int = 0) -> None:
+    """Catalogue, wallets and coupon grants for `count` orders and `history` orders before
+    them; stock that cannot run out."""
     async with conn.transaction():
         await seed.seed_catalogue(conn)
         await conn.execute("UPDATE stock SET available = $1", orders.STOCK)
         for n in range(1, orders.BUYERS + 1):
             buyer = f"bench-buyer-{n:04d}"
             await seed.top_up(conn, buyer, orders.balance_of(n), f"bench:{run_id}:{n}")
-        for i in range(count):
-            if demo_orders.wants_coupon(i):
-                await seed.grant_coupon(
-                    conn,
-                    demo_orders.coupon_grant_id(run_id, i),
-                    orders.COUPON_ID,
-                    orders.buyer_of(i),
-                )
+        for prefix, n in ((run_id, count), (history_id(run_id), history)):
+            for i in range(n):
+                if demo_orders.wants_coupon(i):
+                    await seed.grant_coupon(
+                        conn,
+                        demo_orders.coupon_grant_id(prefix, i),
+                        orders.COUPON_ID,
+                        orders.buyer_of(i),
+                    )
 
 
-async def first_started(conn: asyncpg.Connection) -> datetime | None:
-    """When order build handled its first order (the drain's start)."""
+async def first_started(conn: asyncpg.Connection, since: datetime | None) -> datetime | None:
+    """When order build handled its first order since `since` (the drain's start; `since`
+    is the end of the run's history, if it has one)."""
     value: datetime | None = await conn.fetchval(
-        "SELECT min(processed_at) FROM inbox WHERE consumer = 'order_build'"
+        """SELECT min(processed_at) FROM inbox
+            WHERE consumer = 'order_build' AND ($1::timestamptz IS NULL OR processed_at > $1)""",
+        since,
     )
     return value
+
+
+async def now(conn: asyncpg.Connection) -> datetime:
+    value: datetime = await conn.fetchval("SELECT clock_timestamp()")
+    return value
+
+
+async def database_mib(conn: asyncpg.Connection) -> float:
+    size: int = await conn.fetchval("SELECT pg_database_size(current_database())")
+    return round(size / 2**20, 1)
 
 
 async def final_count(conn: asyncpg.Connection, prefix: str) -> int:

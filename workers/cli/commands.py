@@ -201,6 +201,13 @@ def demo(orders: int, as_json: bool, timeout: float) -> int:
     default=1_800.0,
     help="Seconds each phase may take.",
 )
+@click.option(
+    "--history",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Orders drained first on the uniform and hot-merchant runs' databases, unmeasured: "
+    "the measured drain starts on a database with that past.",
+)
 def bench(
     orders: int,
     as_json: bool,
@@ -212,6 +219,7 @@ def bench(
     keep: bool,
     layout: str,
     timeout: float,
+    history: int,
 ) -> int:
     """Measure payflow on this machine: drain rate at saturation, latency at a fixed load,
     CPU and memory per process, Postgres round trips per stage, deadlocks, against a bare
@@ -229,5 +237,6 @@ def bench(
         keep=keep,
         timeout_s=timeout,
         layout=layout,
+        history=history,
     )
     return run_async(main_bench(load_settings(), opts, as_json=as_json))
