@@ -1,9 +1,11 @@
 """Accounts: one per (owner, purpose, currency), created on first use.
 
 Accounts are never deleted, so one seen committed stays: each process remembers the ones
-it has seen committed (per database) and stops asking. "Committed" is proven by the row's
-xmin being older than every transaction still running; a row this transaction (or one still
-running) wrote is not remembered, since it may yet roll back.
+it has seen committed (per database) and stops asking. A row this transaction can see was
+committed by another transaction or written by this one; only the second may yet roll back
+(with the transaction, or with one of its savepoints). So a row is remembered when this
+transaction has written nothing yet, or when the row's xmin is older than this
+transaction's own xid (its savepoints' xids are all newer than it).
 """
 
 from dataclasses import dataclass
@@ -56,11 +58,16 @@ def external(purpose: str, currency: str) -> AccountRef:
 # (server address, database, account id) of accounts known to exist.
 _known: set[tuple[object, object, str]] = set()
 
-# Whether the row is older than every running transaction (xids compared in 32 bits, as
-# stored: a wrong "no" only costs a lookup, and a wrong "yes" would need a row written by a
-# running transaction within a few xids of a wraparound of the 32-bit counter).
+# Whether the row was committed by another transaction. Ages are compared, not xids: both
+# count back from the same reference, so the 32-bit counter's wraparound cannot reorder
+# them. A row committed by another transaction after this one took its xid reads as newer
+# and is not remembered yet: a wrong "no" only costs a lookup at the next batch. (Before,
+# a row counted only once older than every running transaction: a hot account, updated by
+# every batch while other stages' transactions ran, was never remembered, and was looked up
+# again in every batch, 1,200 times per 10,000 orders.)
 _LOOK = """
-SELECT xmin::text::bigint < pg_snapshot_xmin(pg_current_snapshot())::text::bigint % 4294967296
+SELECT pg_current_xact_id_if_assigned() IS NULL
+       OR age(xmin) > age(pg_current_xact_id_if_assigned()::xid)
   FROM accounts WHERE account_id = $1"""
 
 
