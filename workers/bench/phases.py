@@ -172,7 +172,3 @@ async def scrape(run: Run) -> dict[str, dict[str, float]]:
                         per = out.setdefault(sample.name, {})
                         per[stage] = per.get(stage, 0.0) + sample.value
     return out
-
-
-def delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
-    return {k: v - before.get(k, 0.0) for k, v in after.items()}

@@ -51,29 +51,25 @@ def _run_id(label: str) -> str:
 async def _drain(run: Run, count: int, opts: Options, *, hot: bool) -> dict[str, Any]:
     """Publish, start the workers, measure until every order is final."""
     await phases.publish(run, 0, count, hot=hot)
+    deadlocks_before = await store.deadlocks(run.conn)
     marks: dict[str, Any] = {}
 
     async def begin() -> None:
         marks["cpu"] = procstats.snapshot(_groups(run))
-        marks["metrics"] = await phases.scrape(run)
-        marks["deadlocks"] = await store.deadlocks(run.conn)
 
     await start(run)
     await phases.wait_final(run, count, opts.timeout_s, on_start=begin)
     if "cpu" not in marks:  # everything was final before the first poll saw it start
         await begin()
     cpu = procstats.usage(marks["cpu"], procstats.snapshot(_groups(run)))
+    # A stage's counters start at zero with its process, which starts with this drain (its
+    # start-up statements count as "other"): nothing to subtract. A scrape taken once the
+    # first order was seen came late in a small run and took order build's batch with it.
     metrics = await phases.scrape(run)
     seconds = await phases.drain_span(run)
-    trips = phases.delta(
-        metrics.get("payflow_pg_roundtrips_total", {}),
-        marks["metrics"].get("payflow_pg_roundtrips_total", {}),
-    )
-    deadlocks = await store.deadlocks(run.conn) - marks["deadlocks"]
-    retried = phases.delta(
-        metrics.get("payflow_deadlocks_total", {}),
-        marks["metrics"].get("payflow_deadlocks_total", {}),
-    )
+    trips = metrics.get("payflow_pg_roundtrips_total", {})
+    deadlocks = await store.deadlocks(run.conn) - deadlocks_before
+    retried = metrics.get("payflow_deadlocks_total", {})
     return {
         "orders": count,
         "seconds": round(seconds, 3),
