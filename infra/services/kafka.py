@@ -243,8 +243,8 @@ async def ensure_topics(
     """Create the missing topics (replication 1) and return their names; existing ones are kept.
 
     Returns only once every topic asked for has a leader for each of its partitions, whoever
-    created it: a consumer that joins its group while the broker does not know its topic yet
-    is assigned nothing, and aiokafka looks again only at its next metadata refresh (5 min).
+    created it: a process that found the topics just created by another (or lost the race to
+    create them) used to return while the broker still answered "unknown topic" for them.
     A broker that does not answer within connect_timeout_s raises KafkaTimeoutError (a port
     that accepts connections and never replies would otherwise hang for a long while).
     """
