@@ -48,6 +48,14 @@ def _run_id(label: str) -> str:
     return f"bench{label}{datetime.now(UTC):%H%M%S}{secrets.token_hex(2)}"
 
 
+async def _history(run: Run, opts: Options, say: Any, *, hot: bool) -> dict[str, Any] | None:
+    """The run's past (`--history`), if one was asked for."""
+    if not opts.history:
+        return None
+    say(f"{run.label}: a history of {opts.history} orders first (not measured)")
+    return await phases.history(run, opts.history, opts.timeout_s, hot=hot)
+
+
 async def _drain(run: Run, count: int, opts: Options, *, hot: bool) -> dict[str, Any]:
     """Publish, start the workers, measure until every order is final."""
     await phases.publish(run, 0, count, hot=hot)
@@ -146,9 +154,8 @@ async def bench(base: Settings, opts: Options, say: Any) -> dict[str, Any]:
         layout=opts.layout,
         history=opts.history,
     ) as run:
-        if opts.history:
-            say(f"payflow: a history of {opts.history} orders first (not measured)")
-            out["history"] = await phases.history(run, opts.history, opts.timeout_s, hot=False)
+        if (past := await _history(run, opts, say, hot=False)) is not None:
+            out["history"] = past
         say(f"payflow: draining {opts.orders} orders")
         drain = await _drain(run, opts.orders, opts, hot=False)
         out["payflow"] = drain
@@ -171,13 +178,11 @@ async def bench(base: Settings, opts: Options, say: Any) -> dict[str, Any]:
             layout=opts.layout,
             history=opts.history,
         ) as run:
-            if opts.history:
-                say(f"hot merchant: a history of {opts.history} orders first (not measured)")
-                history = await phases.history(run, opts.history, opts.timeout_s, hot=True)
+            past = await _history(run, opts, say, hot=True)
             say(f"hot merchant: draining {opts.orders} orders, 90 % to {orders.HOT_MERCHANT}")
             out["hot_merchant"] = await _drain(run, opts.orders, opts, hot=True)
-            if opts.history:
-                out["hot_merchant"]["history"] = history
+            if past is not None:
+                out["hot_merchant"]["history"] = past
             out["hot_merchant"]["audit_ok"] = (await _audit(run))["ok"]
     if opts.baselines:
         say(f"relay: {opts.orders} messages through the same hops, no database")
