@@ -85,6 +85,9 @@ async def test_bench_reports_every_figure_with_clean_audits(services: Settings) 
     details = result["details"]
     # Every order of every run reached a final state (the run would have failed otherwise).
     assert sum(details["payflow"]["outcomes"].values()) == 60
+    # Every order wrote to Postgres: its WAL is counted per order.
+    wal = details["payflow"]["wal_per_order"]
+    assert wal["records"] > 0 and wal["bytes"] > 0 and wal["full_page_images"] >= 0
     assert details["latency"]["orders"] == 20
     # The broker was warmed before anything was measured, with no more messages than orders.
     assert details["warmup"]["messages"] == 60

@@ -60,6 +60,7 @@ async def _drain(run: Run, count: int, opts: Options, *, hot: bool) -> dict[str,
     """Publish, start the workers, measure until every order is final."""
     await phases.publish(run, 0, count, hot=hot)
     deadlocks_before = await store.deadlocks(run.conn)
+    wal_before = await store.wal(run.conn)
     marks: dict[str, Any] = {}
 
     async def begin() -> None:
@@ -77,6 +78,7 @@ async def _drain(run: Run, count: int, opts: Options, *, hot: bool) -> dict[str,
     seconds = await phases.drain_span(run)
     trips = metrics.get("payflow_pg_roundtrips_total", {})
     deadlocks = await store.deadlocks(run.conn) - deadlocks_before
+    wal = await store.wal(run.conn)
     retried = metrics.get("payflow_deadlocks_total", {})
     return {
         "orders": count,
@@ -87,6 +89,8 @@ async def _drain(run: Run, count: int, opts: Options, *, hot: bool) -> dict[str,
         "roundtrips_per_order": {
             s: round(trips.get(s, 0.0) / count, 2) for s in STAGE_NAMES if s != "wallet"
         },
+        # Postgres's writes, which do not drift with the machine's speed as CPU does.
+        "wal_per_order": {k: round((v - wal_before[k]) / count, 1) for k, v in wal.items()},
         "deadlocks": deadlocks,
         "deadlock_retries": int(sum(retried.values())),
         "outcomes": await store.outcome_counts(run.conn, run.run_id),

@@ -97,3 +97,14 @@ async def deadlocks(conn: asyncpg.Connection) -> int:
         "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
     )
     return n
+
+
+async def wal(conn: asyncpg.Connection) -> dict[str, int]:
+    """What Postgres has written to its WAL since its statistics began, on every database
+    of the server: records, full-page images and bytes."""
+    row = await conn.fetchrow(
+        "SELECT wal_records AS records, wal_fpi AS full_page_images, wal_bytes AS bytes"
+        " FROM pg_stat_wal"
+    )
+    assert row is not None
+    return {k: int(v) for k, v in row.items()}
