@@ -3,6 +3,7 @@ receiver. One simulator runs every fault at a rate of 0.2 with a fixed seed; eac
 a payment id that this seed gives exactly the fault under test (selection is per payment, so
 the choice holds whatever else runs)."""
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -107,6 +108,16 @@ async def test_latency(sim: Sim) -> None:
     began = time.monotonic()
     status, _ = await sim.charge(payment_with("latency"))
     assert status == 201 and time.monotonic() - began >= LATENCY_MS / 1000
+
+
+async def test_the_same_key_sent_twice_during_latency_is_answered_once(sim: Sim) -> None:
+    # Both requests wait out the latency before acting: the one that wakes second finds the
+    # first one's stored answer (a write happened while it waited) and replays it.
+    payment_id = payment_with("latency")
+    first, second = await asyncio.gather(sim.charge(payment_id), sim.charge(payment_id))
+    assert first[0] == second[0] == 201
+    assert first[1] == second[1]
+    assert len(await sim.gw.charges(payment_id)) == 1
 
 
 async def test_error_before_charge(sim: Sim) -> None:

@@ -74,7 +74,7 @@ class Engine:
         for n in range(copies):
             stamp = now_iso()
             ref = new_ref("gw" if product == "direct" else "T")
-            records.insert_charge(
+            row = records.insert_charge(
                 self.conn,
                 gateway_ref=ref,
                 product=product,
@@ -94,8 +94,6 @@ class Engine:
                 created_at=stamp,
                 updated_at=stamp,
             )
-            row = records.charge(self.conn, product, ref)
-            assert row is not None
             rows.append(row)
             if debug_enabled():
                 log.debug(

@@ -141,11 +141,14 @@ async def idempotent(
     if (replayed := await _replay(sim, key, fingerprint)) is not None:
         return replayed
     if before is not None:
+        runs = sim.writes.runs
         early = await before(body)
         if early is not None:
             return respond(early)
-        if (replayed := await _replay(sim, key, fingerprint)) is not None:
-            return replayed  # the same key arrived while we waited
+        # The same key may have been answered while we waited; only a write can store it.
+        if sim.writes.runs != runs:
+            if (replayed := await _replay(sim, key, fingerprint)) is not None:
+                return replayed
     # No await from here to the write: the check above still holds.
     answer = sim.writes.run(lambda: _act_once(sim, act, body, key, fingerprint))
     sim.dispatcher.poke()

@@ -6,10 +6,16 @@ from typing import Any
 Row = sqlite3.Row
 
 
-def insert_charge(conn: sqlite3.Connection, **fields: Any) -> None:
+def insert_charge(conn: sqlite3.Connection, **fields: Any) -> Row:
+    """The new charge's row, as stored (its seq and defaults), without reading it again."""
     names = ", ".join(fields)
     marks = ", ".join(f":{n}" for n in fields)
-    conn.execute(f"INSERT INTO charges ({names}) VALUES ({marks})", fields)
+    # fetchall, not fetchone: the statement must run to its end before the savepoint is
+    # released.
+    rows: list[Row] = conn.execute(
+        f"INSERT INTO charges ({names}) VALUES ({marks}) RETURNING *", fields
+    ).fetchall()
+    return rows[0]
 
 
 def charge(conn: sqlite3.Connection, product: str, gateway_ref: str) -> Row | None:
@@ -53,13 +59,15 @@ def due_charges(conn: sqlite3.Connection, now: float) -> list[Row]:
     ).fetchall()
 
 
-def settle_charge(conn: sqlite3.Connection, row: Row, now: str) -> None:
+def settle_charge(conn: sqlite3.Connection, row: Row, now: str) -> Row | None:
+    """The charge as settled; None if it was no longer pending (voided meanwhile)."""
     succeeded = row["outcome"] == "succeeded"
-    conn.execute(
+    settled: list[Row] = conn.execute(
         """UPDATE charges SET status = ?, failure_reason = ?, updated_at = ?, succeeded_at = ?
-           WHERE seq = ? AND status = 'pending'""",
+           WHERE seq = ? AND status = 'pending' RETURNING *""",
         (row["outcome"], row["outcome_reason"], now, now if succeeded else None, row["seq"]),
-    )
+    ).fetchall()
+    return settled[0] if settled else None
 
 
 def insert_refund(conn: sqlite3.Connection, **fields: Any) -> None:

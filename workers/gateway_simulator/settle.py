@@ -41,9 +41,8 @@ def _settle_all(
 
 
 def _settle_charge(conn: sqlite3.Connection, cfg: SimConfig, row: sqlite3.Row, now: float) -> None:
-    records.settle_charge(conn, row, now_iso())
-    settled = records.charge(conn, row["product"], row["gateway_ref"])
-    if settled is None or settled["status"] == "pending" or settled["status"] == "voided":
+    settled = records.settle_charge(conn, row, now_iso())
+    if settled is None or settled["status"] == "pending":
         return  # voided meanwhile: it never succeeds and nothing is announced
     if debug_enabled():
         log.debug(

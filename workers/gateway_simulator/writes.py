@@ -31,6 +31,7 @@ class Writes:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         self._group: asyncio.Future[None] | None = None
+        self.runs = 0  # writes run so far: unchanged, nothing was written meanwhile
 
     def run(self, work: Callable[[], T]) -> T:
         """`work`'s SQL in the open group (one is begun if none is); if it raises, its own
@@ -42,6 +43,7 @@ class Writes:
             loop.call_soon(self.flush)
         group = self._group
         _written.set(group)
+        self.runs += 1
         self.conn.execute("SAVEPOINT write")
         try:
             out = work()
