@@ -1,3 +1,3 @@
-from tests.support.services import pool, producer, redis, services
+from tests.support.services import conn, pool, producer, redis, services
 
-__all__ = ["pool", "producer", "redis", "services"]
+__all__ = ["conn", "pool", "producer", "redis", "services"]

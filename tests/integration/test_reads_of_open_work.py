@@ -4,7 +4,7 @@ reach it through indexes, never by reading every payment, so they cost the same 
 billion orders as after ten (each planted row is rolled back)."""
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import asyncpg
@@ -18,19 +18,6 @@ pytestmark = pytest.mark.integration
 
 GRACE_S = 60.0
 WINDOW_S = 900.0
-
-
-@pytest.fixture
-async def conn(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
-    """A connection inside a transaction that is rolled back: what is planted here is never
-    seen by the other tests' sweepers."""
-    async with pool.acquire() as conn:
-        tx = conn.transaction()
-        await tx.start()
-        try:
-            yield conn
-        finally:
-            await tx.rollback()
 
 
 async def plant(

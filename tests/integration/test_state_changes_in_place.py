@@ -4,7 +4,6 @@ order build writes holds and fund freeze transactions, and settlement resolves t
 (migration 0027). Each test's rows are rolled back."""
 
 import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -15,17 +14,6 @@ from workers.settlement.store import set_transaction_statuses
 pytestmark = pytest.mark.integration
 
 BATCH = 300  # a large stage batch: rows written in one statement fill whole pages
-
-
-@pytest.fixture
-async def conn(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
-    async with pool.acquire() as conn:
-        tx = conn.transaction()
-        await tx.start()
-        try:
-            yield conn
-        finally:
-            await tx.rollback()
 
 
 async def _updates(conn: asyncpg.Connection, table: str) -> tuple[int, int]:

@@ -64,6 +64,19 @@ async def pool(services: Settings) -> AsyncIterator[asyncpg.Pool]:
     await p.close()
 
 
+@pytest_asyncio.fixture
+async def conn(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """A connection inside a transaction that is rolled back at the end: what a test plants
+    there is never seen by the other tests (their sweepers, their audits)."""
+    async with pool.acquire() as c:
+        tx = c.transaction()
+        await tx.start()
+        try:
+            yield c
+        finally:
+            await tx.rollback()
+
+
 @pytest_asyncio.fixture(scope="session")
 async def producer(services: Settings) -> AsyncIterator[AIOKafkaProducer]:
     p = make_producer(services, "payflow-tests")
