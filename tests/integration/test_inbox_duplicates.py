@@ -1,5 +1,6 @@
-"""A stage without `prepare` asks the inbox once per batch: its insert (ON CONFLICT DO
-NOTHING RETURNING) tells new events from ones processed before, and the stored outputs of
+"""A stage without `prepare` asks the inbox once per batch: its insert (a plain one, then ON
+CONFLICT DO NOTHING RETURNING if an event was seen before) tells new events from ones
+processed before, and the stored outputs of
 the ones processed before are published again, whoever processed them (an earlier delivery
 that may have died before its publish, or another consumer during a rebalance). A stage
 with a gateway call still asks first, so no gateway is called for an event done before."""
@@ -53,6 +54,34 @@ async def test_a_redelivered_batch_is_answered_from_the_outbox(pool: asyncpg.Poo
     for e in events:
         assert await order_state(pool, e.payload.order_id) == "built"
         assert await _held(pool, e.payload.order_id) == 1
+
+
+async def test_a_batch_with_one_event_seen_before_applies_the_others_once(
+    pool: asyncpg.Pool,
+) -> None:
+    """The usual inbox insert is a plain one: the event seen before aborts that attempt (its
+    first statement), and the batch runs again asking with ON CONFLICT."""
+    await seed_catalogue(pool)
+    run = uuid.uuid4().hex[:8]
+    events = [order_submitted(f"ibm-{run}-{i}", f"ibm-{run}", {"sku-mug": 1}) for i in range(3)]
+    records = [consumed(e, i) for i, e in enumerate(events)]
+
+    first = await run_batch(pool, OrderBuild(), records[:1], 1)
+    mixed = await run_batch(pool, OrderBuild(), records, 1)
+
+    assert (first.processed, first.duplicates) == (1, 0)
+    assert (mixed.processed, mixed.duplicates) == (2, 1)
+    # The first event's stored answer again, and one new answer for each of the others.
+    assert _sent(first.messages) <= _sent(mixed.messages)
+    assert len(mixed.messages) == 3
+    for e in events:
+        assert await order_state(pool, e.payload.order_id) == "built"
+        assert await _held(pool, e.payload.order_id) == 1
+    recorded = await pool.fetchval(
+        "SELECT count(*) FROM inbox WHERE consumer = 'order_build' AND event_id = ANY($1)",
+        [e.event_id for e in events],
+    )
+    assert recorded == 3
 
 
 async def test_two_consumers_delivering_one_batch_at_once_apply_it_once(

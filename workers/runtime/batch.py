@@ -1,11 +1,13 @@
 """One batch of messages: decode, skip what was seen, apply the rest in one transaction.
 
-The normal path is set-based: one statement marks every new event in the inbox, the
-events run one after another with no savepoint (after `Stage.before_batch`, reads made for
-the whole batch; a `batched` stage takes them all in one `handle_batch`, a few statements
-per table for the whole batch), one statement stores every output in the outbox, and
-`Stage.before_commit` runs last (work a stage coalesces across the batch, such as
-settlement's merchant and fee credits). One commit per batch keeps fsyncs low.
+The normal path is set-based: one statement marks every new event in the inbox (a plain
+insert; a redelivered event aborts that attempt and the batch asks again with ON CONFLICT,
+`inbox.SeenBefore`), the events run one after another with no savepoint (after
+`Stage.before_batch`, reads made for the whole batch; a `batched` stage takes them all in
+one `handle_batch`, a few statements per table for the whole batch), one statement stores
+every output in the outbox, and `Stage.before_commit` runs last (work a stage coalesces
+across the batch, such as settlement's merchant and fee credits). One commit per batch
+keeps fsyncs low.
 
 An event that fails for good (a poisoned payload, a broken rule) aborts that attempt: the
 transaction is rolled back, the event is set aside as a dead letter and the batch runs
@@ -73,6 +75,7 @@ class _Batch:
     condemned: dict[uuid.UUID, Exception] = field(default_factory=dict)
     # Events whose undoable part failed once: from now on it runs in a savepoint.
     careful: set[uuid.UUID] = field(default_factory=set)
+    seen_before: bool = False  # an attempt met an event recorded before (a redelivery)
 
 
 async def run_batch(
@@ -105,6 +108,8 @@ async def run_batch(
             batch.condemned[failed.event_id] = failed.error
         except _Careful as careful:
             batch.careful.add(careful.event_id)
+        except inbox.SeenBefore:
+            batch.seen_before = True
 
 
 async def _attempt(pool: asyncpg.Pool, batch: _Batch, *, savepoints: bool) -> BatchResult:
@@ -165,7 +170,7 @@ async def _all_at_once(
 ) -> Outputs:
     """The normal path: the inbox in one statement, the events without savepoints."""
     stage = batch.stage
-    mine = await inbox.record_many(conn, stage.name, todo)
+    mine = await inbox.record_many(conn, stage.name, todo, new=not batch.seen_before)
     fresh = [ev for _, ev in todo if ev.event_id in mine]
     repeated.extend(ev.event_id for _, ev in todo if ev.event_id not in mine)
     result.duplicates += len(todo) - len(fresh)
