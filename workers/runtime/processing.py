@@ -56,9 +56,9 @@ class BatchProcessor:
                 with attempt:
                     n = attempt.retry_state.attempt_number
                     result = await run_batch(self.pool, self.stage, records, n)
-                    crash_point("after_commit", name)
+                    crash_point("after_commit", name, (r.key for r in records))
                     await publish(self.producer, self.pool, result.messages)
-                    crash_point("after_publish", name)
+                    crash_point("after_publish", name, (r.key for r in records))
         except Exception as exc:
             metrics.BATCH_FAILURES.labels(name, error_class(exc)).inc()
             log.warning(
