@@ -52,9 +52,8 @@ async def test_ensure_topics_creates_once_with_partitions() -> None:
 async def test_ensure_topics_returns_once_every_topic_has_leaders_whoever_created_it() -> None:
     """Two processes start at once (as `payflow run` stages do): one creates the topics, the
     other finds them created. Each must return only once the broker answers for every
-    partition. Before, the second returned at once, while the broker often did not know the
-    topics yet (4 of 10 tries here); a consumer joining its group then was assigned nothing
-    until its metadata refresh, five minutes later."""
+    partition. Before, the second returned at once, while the broker often answered "unknown
+    topic" for them (4 of 10 tries here)."""
     bootstrap = get_settings().kafka_bootstrap
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()

@@ -47,9 +47,10 @@ async def record_many(
     statement, so that nothing else is undone."""
     if not events:
         return set()
+    ids = [ev.event_id for _, ev in events]
     columns = (
         consumer,
-        [ev.event_id for _, ev in events],
+        ids,
         [rec.topic for rec, _ in events],
         [rec.partition for rec, _ in events],
         [rec.offset for rec, _ in events],
@@ -59,6 +60,6 @@ async def record_many(
             await conn.execute(_INSERT, *columns)
         except asyncpg.UniqueViolationError as exc:
             raise SeenBefore(str(exc)) from exc
-        return set(columns[1])
+        return set(ids)
     rows = await conn.fetch(_INSERT + " ON CONFLICT DO NOTHING RETURNING event_id", *columns)
     return {r["event_id"] for r in rows}
